@@ -47,9 +47,8 @@ def expand_message_xmd_sha256(msg: bytes, dst: bytes, length: int) -> bytes:
     bi = hashlib.sha256(b0 + b"\x01" + dst_prime).digest()
     out = [bi]
     for i in range(2, ell + 1):
-        bi = hashlib.sha256(
-            bytes(x ^ y for x, y in zip(b0, bi, strict=True)) + bytes([i]) + dst_prime
-        ).digest()
+        mixed = int.from_bytes(b0, "big") ^ int.from_bytes(bi, "big")
+        bi = hashlib.sha256(mixed.to_bytes(32, "big") + bytes([i]) + dst_prime).digest()
         out.append(bi)
     return b"".join(out)[:length]
 
@@ -208,6 +207,8 @@ class Ed25519Sha512(_Sha512Suite):
         # Parse strictly first (canonical R in the subgroup, z < L), then let libsodium
         # do the double-scalar multiplication of RFC 8032 Section 5.1.7.
         self.deserialize_signature(signature)
+        if verifying_key.is_identity:
+            raise InvalidSignature("the verifying key is the identity element")
         from nacl import bindings
         from nacl.exceptions import BadSignatureError
 
