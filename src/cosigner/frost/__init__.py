@@ -16,9 +16,16 @@ The public API, one module per protocol step (after the Zcash Foundation's
 
 from __future__ import annotations
 
-from cosigner.frost import taproot
+from cosigner.frost import dkg, refresh, repair, taproot
 from cosigner.frost.aggregate import aggregate, verify
 from cosigner.frost.ciphersuite import Ciphersuite, all_ciphersuites, ciphersuite
+from cosigner.frost.dkg import (
+    Round1Package,
+    Round1SecretPackage,
+    Round2Package,
+    Round2SecretPackage,
+    keygen_local,
+)
 from cosigner.frost.errors import (
     CiphersuiteMismatch,
     DuplicateIdentifier,
@@ -47,6 +54,23 @@ from cosigner.frost.keys import (
     split,
 )
 from cosigner.frost.package import SigningPackage
+from cosigner.frost.refresh import (
+    RefreshingShare,
+    RefreshRound1SecretPackage,
+    RefreshRound2SecretPackage,
+    compute_refreshing_shares,
+    refresh_dkg_part1,
+    refresh_dkg_part2,
+    refresh_dkg_shares,
+    refresh_share,
+)
+from cosigner.frost.repair import (
+    Delta,
+    Sigma,
+    repair_share_part1,
+    repair_share_part2,
+    repair_share_part3,
+)
 from cosigner.frost.round1 import SigningCommitments, SigningNonces, commit
 from cosigner.frost.round2 import SignatureShare, sign, verify_signature_share
 from cosigner.frost.serialization import decode_any
@@ -54,6 +78,7 @@ from cosigner.frost.serialization import decode_any
 __all__ = [
     "Ciphersuite",
     "CiphersuiteMismatch",
+    "Delta",
     "DuplicateIdentifier",
     "FrostDecodeError",
     "FrostError",
@@ -70,7 +95,15 @@ __all__ = [
     "KeyPackage",
     "NonceReuseError",
     "PublicKeyPackage",
+    "RefreshRound1SecretPackage",
+    "RefreshRound2SecretPackage",
+    "RefreshingShare",
+    "Round1Package",
+    "Round1SecretPackage",
+    "Round2Package",
+    "Round2SecretPackage",
     "SecretShare",
+    "Sigma",
     "SignatureShare",
     "SigningCommitments",
     "SigningNonces",
@@ -81,9 +114,21 @@ __all__ = [
     "ciphersuite",
     "commit",
     "compute_lagrange_coefficient",
+    "compute_refreshing_shares",
     "decode_any",
+    "dkg",
+    "keygen_local",
     "keygen_with_dealer",
     "reconstruct",
+    "refresh",
+    "refresh_dkg_part1",
+    "refresh_dkg_part2",
+    "refresh_dkg_shares",
+    "refresh_share",
+    "repair",
+    "repair_share_part1",
+    "repair_share_part2",
+    "repair_share_part3",
     "sign",
     "split",
     "taproot",

@@ -11,6 +11,7 @@ Binary layout (all integers big-endian)::
 * scalar, identifier: the ciphersuite's SerializeScalar (fixed size);
 * element: the ciphersuite's SerializeElement (fixed size, never the identity);
 * u16: two bytes; bytes: u32 length then the bytes;
+* signature: the ciphersuite's signature encoding (fixed size, no length);
 * optional X: one byte 0 or 1, then X when 1;
 * list of X: u16 count then each X;
 * map identifier -> X: u16 count then (identifier, X) pairs in strictly
@@ -18,7 +19,7 @@ Binary layout (all integers big-endian)::
   are impossible.
 
 JSON form: an object ``{"version": 1, "ciphersuite": name, "type": name, ...}``
-with scalars, identifiers, elements and bytes in unpadded base64url, integers
+with scalars, identifiers, elements, signatures and bytes in unpadded base64url, integers
 as numbers, lists as arrays and maps as objects keyed by the base64url
 identifier. Decoders reject trailing bytes, unknown or missing fields,
 non-canonical base64url and every malformed value with
@@ -38,7 +39,7 @@ from typing import Any, ClassVar, TypeVar
 from cosigner.errors import DecodeError
 from cosigner.frost.ciphersuite import Ciphersuite, UnknownCiphersuiteError, ciphersuite
 from cosigner.frost.ciphersuite import ciphersuite_by_id as _suite_by_id
-from cosigner.frost.errors import FrostDecodeError
+from cosigner.frost.errors import FrostDecodeError, InvalidIdentifier, InvalidSignature
 from cosigner.frost.identifier import Identifier
 
 FORMAT_VERSION = 1
@@ -111,10 +112,18 @@ class _Scalar(Kind):
 
 class _Identifier(_Scalar):
     def read(self, suite: Ciphersuite, r: _Reader, path: str) -> Any:
-        return Identifier.from_scalar(suite, super().read(suite, r, path))
+        return _to_identifier(suite, super().read(suite, r, path), path)
 
     def from_json(self, suite: Ciphersuite, value: Any, path: str) -> Any:
-        return Identifier.from_scalar(suite, super().from_json(suite, value, path))
+        return _to_identifier(suite, super().from_json(suite, value, path), path)
+
+
+def _to_identifier(suite: Ciphersuite, value: int, path: str) -> Identifier:
+    # A zero identifier is malformed input here, so it must surface as a DecodeError.
+    try:
+        return Identifier.from_scalar(suite, value)
+    except InvalidIdentifier as exc:
+        raise FrostDecodeError(f"{path}: {exc.message}") from None
 
 
 class _Element(Kind):
@@ -280,13 +289,48 @@ class Nested(Kind):
         return self.cls._build(suite, values)
 
 
+class _Signature(Kind):
+    """The ciphersuite's own signature encoding, fixed size (Taproot: 64-byte BIP-340)."""
+
+    def write(self, suite: Ciphersuite, value: Any, out: list[bytes]) -> None:
+        out.append(bytes(value))
+
+    def read(self, suite: Ciphersuite, r: _Reader, path: str) -> Any:
+        return _check_signature(suite, r.take(suite.signature_size, path), path)
+
+    def to_json(self, suite: Ciphersuite, value: Any) -> Any:
+        return b64url_encode(value)
+
+    def from_json(self, suite: Ciphersuite, value: Any, path: str) -> Any:
+        return _check_signature(suite, b64url_decode(value, path), path)
+
+
+def _check_signature(suite: Ciphersuite, data: bytes, path: str) -> bytes:
+    try:
+        suite.deserialize_signature(data)
+    except InvalidSignature as exc:
+        raise FrostDecodeError(f"{path}: {exc.message}") from None
+    return data
+
+
 SCALAR = _Scalar()
 IDENTIFIER = _Identifier()
 ELEMENT = _Element()
 U16 = _U16()
 BYTES = _Bytes()
+SIGNATURE = _Signature()
 
 T = TypeVar("T")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``json.loads`` hook: a repeated key is refused, not silently resolved to the last one."""
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise FrostDecodeError(f"duplicate JSON key {key!r}")
+        result[key] = value
+    return result
 
 
 def _decode(path: str, fn: Callable[[bytes], T], data: bytes) -> T:
@@ -394,8 +438,10 @@ class Serializable:
     @classmethod
     def from_json(cls: type[S], text: str | bytes) -> S:
         try:
-            d = json.loads(text)
-        except (ValueError, TypeError) as exc:
+            d = json.loads(text, object_pairs_hook=_unique_keys)
+        except FrostDecodeError as exc:
+            raise FrostDecodeError(f"{cls.TYPE_NAME}: {exc.message}") from None
+        except (ValueError, TypeError, RecursionError) as exc:
             raise FrostDecodeError(f"{cls.TYPE_NAME}: not JSON ({exc})") from None
         return cls.from_dict(d)
 

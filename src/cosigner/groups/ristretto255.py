@@ -96,6 +96,11 @@ class Ristretto255Group(Group):
         data = bytes(data)
         if data == _IDENTITY:
             raise IdentityElementError("the ristretto255 identity element is not valid here")
+        # RFC 9496 Section 4.3.1 requires s < p, so the top bit must be clear; the
+        # libsodium bundled in rbcl ignores that bit, and accepting it would give one
+        # element two encodings (and equality here compares encodings).
+        if data[31] & 0x80:
+            raise InvalidElementError("non-canonical ristretto255 encoding (s >= p)")
         if not _rb.crypto_core_ristretto255_is_valid_point(data):
             raise InvalidElementError("not a canonical ristretto255 encoding")
         return Ristretto255Element(data)

@@ -121,7 +121,7 @@ class Secp256k1Group(Group):
             raise InvalidElementError("a secp256k1 element is 33 bytes (SEC1 compressed)")
         data = bytes(data)
         if data[0] not in (2, 3):
-            if data == bytes(33) or data[0] == 0:
+            if data == bytes(33):
                 raise IdentityElementError("the secp256k1 identity element is not valid here")
             raise InvalidElementError("a secp256k1 element starts with 0x02 or 0x03")
         if int.from_bytes(data[1:], "big") >= FIELD_PRIME:
