@@ -323,6 +323,30 @@ SIGNATURE = _Signature()
 T = TypeVar("T")
 
 
+_MAX_JSON_DEPTH = 32
+# One left-to-right pass: a string (closed or not) or a bracket; no backtracking.
+_JSON_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}]', re.DOTALL)
+
+
+def _check_json_depth(text: str) -> None:
+    """Refuse nesting deeper than any cosigner object has, before ``json.loads`` sees it.
+
+    The C JSON parser recurses once per level on the C stack and relies on the
+    recursion limit to stop; once a dependency raises that limit (``py_ecc``,
+    which the EVM adapter imports, sets 100000), a few hundred kilobytes of
+    ``[`` crash the process instead of raising ``RecursionError``.
+    """
+    depth = 0
+    for match in _JSON_TOKEN.finditer(text):
+        token = match.group()
+        if token == "[" or token == "{":
+            depth += 1
+            if depth > _MAX_JSON_DEPTH:
+                raise FrostDecodeError(f"JSON nested deeper than {_MAX_JSON_DEPTH} levels")
+        elif token == "]" or token == "}":
+            depth = max(depth - 1, 0)
+
+
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """``json.loads`` hook: a repeated key is refused, not silently resolved to the last one."""
     result: dict[str, Any] = {}
@@ -438,6 +462,9 @@ class Serializable:
     @classmethod
     def from_json(cls: type[S], text: str | bytes) -> S:
         try:
+            if isinstance(text, bytes | bytearray):
+                text = bytes(text).decode(json.detect_encoding(text), "surrogatepass")
+            _check_json_depth(text)
             d = json.loads(text, object_pairs_hook=_unique_keys)
         except FrostDecodeError as exc:
             raise FrostDecodeError(f"{cls.TYPE_NAME}: {exc.message}") from None
