@@ -24,13 +24,13 @@ from typing import Any
 import coincurve
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from frost_vector_checks import check_dkg_vector, check_repair_vector
 
 from cosigner import frost
 from cosigner.errors import DecodeError
 from cosigner.frost.keys import KeyPackage, PublicKeyPackage, split
 from cosigner.frost.round1 import SigningNonces
 from cosigner.groups import Secp256k1Element
+from frost_vector_checks import check_dkg_vector, check_repair_vector
 
 REPO = Path(__file__).resolve().parent.parent
 VECTORS = Path(
