@@ -18,7 +18,9 @@ def test_demo_signs_and_verifies_in_every_ciphersuite(capsys: pytest.CaptureFixt
     assert out.count("  verified ") == len(SUITES)
     assert "cryptography's Ed25519PublicKey" in out
     assert "coincurve's PublicKeyXOnly" in out
-    assert "cosigner.frost.verify (our own)" in out
+    assert "cosigner.reference (RFC 9591 on coincurve" in out
+    assert "cosigner.reference (RFC 9591 on rbcl" in out
+    assert "(our own)" not in out
     assert out.count("changed message is rejected") == len(SUITES)
     assert f"all {len(SUITES)} signatures verified" in out
     assert "FAILED" not in out

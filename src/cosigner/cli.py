@@ -22,7 +22,7 @@ import cryptography.exceptions
 from coincurve import PublicKeyXOnly
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from cosigner import __version__, frost
+from cosigner import __version__, frost, reference
 from cosigner.errors import CosignerError
 from cosigner.frost import dkg
 from cosigner.groups import Secp256k1Element
@@ -74,7 +74,18 @@ def demo_verifier(suite_name: str) -> Verifier:
         return Verifier("cryptography's Ed25519PublicKey (OpenSSL)", True, _ed25519_check)
     if suite_name == "secp256k1-tr":
         return Verifier("coincurve's PublicKeyXOnly (libsecp256k1)", True, _bip340_check)
-    # No independent verifier of RFC 9591 signatures in this suite is installed.
+    if suite_name == "secp256k1":
+        return Verifier(
+            "cosigner.reference (RFC 9591 on coincurve's public API)",
+            True,
+            reference.verify_frost_secp256k1,
+        )
+    if suite_name == "ristretto255":
+        return Verifier(
+            "cosigner.reference (RFC 9591 on rbcl's libsodium)",
+            True,
+            reference.verify_frost_ristretto255,
+        )
     return Verifier("cosigner.frost.verify", False, _frost_check(suite_name))
 
 
