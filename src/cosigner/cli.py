@@ -7,6 +7,8 @@
   :func:`cosigner.frost.verify` otherwise.
 * ``cosigner bench frost`` - FROST timings, side by side with ``frost_rs`` when
   it is installed; see :mod:`cosigner.bench.frost`.
+* ``cosigner bench chains`` - build_intent and finalize per chain payload kind,
+  side by side with eth-account for EVM; see :mod:`cosigner.bench.chains`.
 * ``cosigner --version``.
 """
 
@@ -261,10 +263,17 @@ def bench_frost(args: argparse.Namespace) -> int:
     return 0
 
 
+def bench_chains(args: argparse.Namespace) -> int:
+    from cosigner.bench import chains as chains_bench
+
+    return chains_bench.run_args(args)
+
+
 # -- entry point ----------------------------------------------------------------------
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from cosigner.bench import chains as chains_bench
     from cosigner.bench import frost as frost_bench
 
     parser = argparse.ArgumentParser(
@@ -308,6 +317,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated t-of-n group sizes (default: %(default)s)",
     )
     bench_frost_parser.set_defaults(handler=bench_frost)
+    bench_chains_parser = benchmarks.add_parser(
+        "chains",
+        help="build_intent and finalize per chain payload kind, against eth-account for EVM",
+        description=chains_bench.DESCRIPTION,
+    )
+    chains_bench.add_arguments(bench_chains_parser)
+    bench_chains_parser.set_defaults(handler=bench_chains)
     return parser
 
 
