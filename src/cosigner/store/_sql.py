@@ -1,0 +1,833 @@
+"""The SQL store, written once for SQLite and PostgreSQL.
+
+Every atomic operation is one conditional statement, or a short write
+transaction, whose ``WHERE`` clause carries the whole precondition:
+
+* presign CAS: ``UPDATE ... SET version = version + 1 ... WHERE version =
+  expected AND expires_at_ms > now AND scope = ... AND stage IN (...)
+  RETURNING ...`` (seed 000, section 3);
+* threshold-session use: ``UPDATE ... SET uses = uses + 1 WHERE uses <
+  max_uses AND expires_at_ms > now RETURNING ...``;
+* take: ``DELETE ... RETURNING ...``;
+* pool reserve: ``UPDATE ... WHERE presignature_id = (SELECT ... LIMIT 1
+  FOR UPDATE SKIP LOCKED) RETURNING ...`` so concurrent reservers on
+  PostgreSQL skip each other's rows instead of queueing on them;
+* audit append: the per-namespace head row is locked (``FOR UPDATE``) while
+  the next entry is chained and written.
+
+On SQLite every write transaction is ``BEGIN IMMEDIATE``, which takes the
+database's write lock up front, so the same statements are atomic there too
+(the row-lock clauses are simply left out). Placeholders are written ``%s``
+and turned into ``?`` for SQLite.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any, Final, Protocol
+
+from cosigner.store.audit import GENESIS_HASH, chain_entry
+from cosigner.store.base import (
+    AuditLog,
+    AuthSessionStore,
+    CredentialStore,
+    IdentityStore,
+    KeyStore,
+    PresignaturePool,
+    PresignSessionStore,
+    SessionStore,
+    Store,
+    StorePart,
+)
+from cosigner.store.errors import SchemaVersionError
+from cosigner.store.migrations import (
+    CREATE_MIGRATIONS_TABLE,
+    LATEST_VERSION,
+    MIGRATIONS,
+    MIGRATIONS_TABLE,
+)
+from cosigner.store.records import (
+    AuditEntry,
+    AuthSession,
+    Clock,
+    Identity,
+    KeyRecord,
+    Presignature,
+    PresignatureStatus,
+    PresignSession,
+    PresignStage,
+    Reservation,
+    SessionRecord,
+    SessionScope,
+    WebAuthnCredential,
+)
+
+Row = tuple[Any, ...]
+
+
+class Tx(Protocol):
+    """One open transaction: run statements, read their rows."""
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run ``sql`` (``%s`` placeholders); returns the affected row count."""
+
+    def one(self) -> Row | None: ...
+
+    def all(self) -> list[Row]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    name: str
+    blob: str
+    order_column: str
+    presignature_order: str
+    for_update: str
+    skip_locked: str
+
+
+SQLITE: Final = Dialect(
+    name="sqlite",
+    blob="BLOB",
+    order_column="",
+    presignature_order="rowid",
+    for_update="",
+    skip_locked="",
+)
+POSTGRES: Final = Dialect(
+    name="postgresql",
+    blob="BYTEA",
+    order_column=",\n        put_seq BIGSERIAL",
+    presignature_order="put_seq",
+    for_update=" FOR UPDATE",
+    skip_locked=" FOR UPDATE SKIP LOCKED",
+)
+
+
+class SqlBackend(ABC):
+    """A connection source: transactions that commit on success and roll back on error."""
+
+    dialect: Dialect
+
+    @abstractmethod
+    def transaction(self, *, write: bool) -> AbstractContextManager[Tx]:
+        """A transaction; ``write`` ones hold the write lock from the start on SQLite."""
+
+    @abstractmethod
+    def lock_migrations(self, tx: Tx) -> None:
+        """Serialize migration runs across instances (the SQLite write lock already does)."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+
+def run_migrations(backend: SqlBackend, now_ms: int) -> int:
+    """Apply the migrations not yet recorded; returns the schema version."""
+    with backend.transaction(write=True) as tx:
+        backend.lock_migrations(tx)
+        tx.execute(CREATE_MIGRATIONS_TABLE)
+        tx.execute(f"SELECT version FROM {MIGRATIONS_TABLE}")
+        applied = {int(row[0]) for row in tx.all()}
+        if applied and max(applied) > LATEST_VERSION:
+            raise SchemaVersionError(
+                f"the database is at schema version {max(applied)}; this cosigner knows up to "
+                f"{LATEST_VERSION}: upgrade cosigner"
+            )
+        d = backend.dialect
+        for migration in MIGRATIONS:
+            if migration.version in applied:
+                continue
+            for statement in migration.statements:
+                tx.execute(statement.format(blob=d.blob, order_column=d.order_column))
+            tx.execute(
+                f"INSERT INTO {MIGRATIONS_TABLE} (version, name, applied_at_ms)"
+                " VALUES (%s, %s, %s)",
+                (migration.version, migration.name, now_ms),
+            )
+    return LATEST_VERSION
+
+
+class _SqlPart(StorePart):
+    def __init__(self, backend: SqlBackend, namespace: str, clock: Clock) -> None:
+        super().__init__(clock)
+        self._db = backend
+        self._ns = namespace
+
+    def _write(self) -> AbstractContextManager[Tx]:
+        return self._db.transaction(write=True)
+
+    def _read(self) -> AbstractContextManager[Tx]:
+        return self._db.transaction(write=False)
+
+
+# -- keys ---------------------------------------------------------------------------------
+
+_KEY_COLUMNS: Final = (
+    "key_id, user_id, rp_id, scheme_id, public_key, participant_ids, metadata, sealed,"
+    " created_at_ms"
+)
+
+
+def _key(row: Row) -> KeyRecord:
+    return KeyRecord(
+        key_id=row[0],
+        user_id=row[1],
+        rp_id=row[2],
+        scheme_id=row[3],
+        public_key=bytes(row[4]),
+        participant_ids=tuple(json.loads(row[5])),
+        metadata=json.loads(row[6]),
+        sealed=bytes(row[7]),
+        created_at_ms=int(row[8]),
+    )
+
+
+class SqlKeyStore(_SqlPart, KeyStore):
+    def _insert(self, record: KeyRecord, metadata_json: str) -> bool:
+        with self._write() as tx:
+            return (
+                tx.execute(
+                    f"INSERT INTO cosigner_keys (namespace, {_KEY_COLUMNS})"
+                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                    (
+                        self._ns,
+                        record.key_id,
+                        record.user_id,
+                        record.rp_id,
+                        record.scheme_id,
+                        record.public_key,
+                        json.dumps(list(record.participant_ids)),
+                        metadata_json,
+                        record.sealed,
+                        record.created_at_ms,
+                    ),
+                )
+                == 1
+            )
+
+    def _load(self, key_id: str) -> KeyRecord | None:
+        with self._read() as tx:
+            tx.execute(
+                f"SELECT {_KEY_COLUMNS} FROM cosigner_keys WHERE namespace = %s AND key_id = %s",
+                (self._ns, key_id),
+            )
+            row = tx.one()
+        return None if row is None else _key(row)
+
+    def _list_for_user(self, user_id: str) -> Iterable[KeyRecord]:
+        with self._read() as tx:
+            tx.execute(
+                f"SELECT {_KEY_COLUMNS} FROM cosigner_keys WHERE namespace = %s AND user_id = %s",
+                (self._ns, user_id),
+            )
+            rows = tx.all()
+        return [_key(row) for row in rows]
+
+    def _delete(self, key_id: str) -> bool:
+        with self._write() as tx:
+            return (
+                tx.execute(
+                    "DELETE FROM cosigner_keys WHERE namespace = %s AND key_id = %s",
+                    (self._ns, key_id),
+                )
+                > 0
+            )
+
+
+# -- short-lived sessions -----------------------------------------------------------------
+
+_SESSION_COLUMNS: Final = "kind, session_id, created_at_ms, expires_at_ms, data"
+
+
+def _session(row: Row) -> SessionRecord:
+    return SessionRecord(row[0], row[1], int(row[2]), int(row[3]), bytes(row[4]))
+
+
+class SqlSessionStore(_SqlPart, SessionStore):
+    def _insert(self, record: SessionRecord, now: int) -> bool:
+        with self._write() as tx:
+            return (
+                tx.execute(
+                    f"INSERT INTO cosigner_sessions (namespace, {_SESSION_COLUMNS})"
+                    " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                    (
+                        self._ns,
+                        record.kind,
+                        record.session_id,
+                        record.created_at_ms,
+                        record.expires_at_ms,
+                        record.data,
+                    ),
+                )
+                == 1
+            )
+
+    def _load(self, kind: str, session_id: str) -> SessionRecord | None:
+        with self._read() as tx:
+            tx.execute(
+                f"SELECT {_SESSION_COLUMNS} FROM cosigner_sessions"
+                " WHERE namespace = %s AND kind = %s AND session_id = %s",
+                (self._ns, kind, session_id),
+            )
+            row = tx.one()
+        return None if row is None else _session(row)
+
+    def _take(self, kind: str, session_id: str) -> SessionRecord | None:
+        with self._write() as tx:
+            tx.execute(
+                "DELETE FROM cosigner_sessions"
+                " WHERE namespace = %s AND kind = %s AND session_id = %s"
+                f" RETURNING {_SESSION_COLUMNS}",
+                (self._ns, kind, session_id),
+            )
+            row = tx.one()
+        return None if row is None else _session(row)
+
+    def _delete(self, kind: str, session_id: str) -> bool:
+        return self._take(kind, session_id) is not None
+
+
+# -- threshold sessions -------------------------------------------------------------------
+
+_AUTH_COLUMNS: Final = "session_id, scheme_id, scope, max_uses, uses, created_at_ms, expires_at_ms"
+
+
+def _auth(row: Row) -> AuthSession:
+    return AuthSession(
+        session_id=row[0],
+        scheme_id=row[1],
+        scope=SessionScope.from_canonical(row[2]),
+        max_uses=int(row[3]),
+        uses=int(row[4]),
+        created_at_ms=int(row[5]),
+        expires_at_ms=int(row[6]),
+    )
+
+
+class SqlAuthSessionStore(_SqlPart, AuthSessionStore):
+    def _insert(self, record: AuthSession, now: int) -> bool:
+        with self._write() as tx:
+            return (
+                tx.execute(
+                    f"INSERT INTO cosigner_auth_sessions (namespace, {_AUTH_COLUMNS})"
+                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                    (
+                        self._ns,
+                        record.session_id,
+                        record.scheme_id,
+                        record.scope.canonical(),
+                        record.max_uses,
+                        record.uses,
+                        record.created_at_ms,
+                        record.expires_at_ms,
+                    ),
+                )
+                == 1
+            )
+
+    def _load(self, session_id: str) -> AuthSession | None:
+        with self._read() as tx:
+            tx.execute(
+                f"SELECT {_AUTH_COLUMNS} FROM cosigner_auth_sessions"
+                " WHERE namespace = %s AND session_id = %s",
+                (self._ns, session_id),
+            )
+            row = tx.one()
+        return None if row is None else _auth(row)
+
+    def _increment_use(
+        self, session_id: str, now: int, scope_key: str | None
+    ) -> AuthSession | None:
+        scope_clause, params = "", [self._ns, session_id, now]
+        if scope_key is not None:
+            scope_clause = " AND scope = %s"
+            params.append(scope_key)
+        with self._write() as tx:
+            tx.execute(
+                "UPDATE cosigner_auth_sessions SET uses = uses + 1"
+                " WHERE namespace = %s AND session_id = %s"
+                " AND expires_at_ms > %s AND uses < max_uses"
+                f"{scope_clause} RETURNING {_AUTH_COLUMNS}",
+                params,
+            )
+            row = tx.one()
+        return None if row is None else _auth(row)
+
+    def _delete(self, session_id: str) -> bool:
+        with self._write() as tx:
+            return (
+                tx.execute(
+                    "DELETE FROM cosigner_auth_sessions WHERE namespace = %s AND session_id = %s",
+                    (self._ns, session_id),
+                )
+                > 0
+            )
+
+
+# -- presign sessions ---------------------------------------------------------------------
+
+_PRESIGN_COLUMNS: Final = (
+    "session_id, scope, stage, version, created_at_ms, updated_at_ms, expires_at_ms, state"
+)
+
+
+def _presign(row: Row) -> PresignSession:
+    return PresignSession(
+        session_id=row[0],
+        scope=SessionScope.from_canonical(row[1]),
+        stage=PresignStage(row[2]),
+        version=int(row[3]),
+        created_at_ms=int(row[4]),
+        updated_at_ms=int(row[5]),
+        expires_at_ms=int(row[6]),
+        state=bytes(row[7]),
+    )
+
+
+class SqlPresignSessionStore(_SqlPart, PresignSessionStore):
+    def _insert(self, record: PresignSession, now: int) -> bool:
+        with self._write() as tx:
+            return (
+                tx.execute(
+                    f"INSERT INTO cosigner_presign_sessions (namespace, {_PRESIGN_COLUMNS})"
+                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                    (
+                        self._ns,
+                        record.session_id,
+                        record.scope.canonical(),
+                        str(record.stage),
+                        record.version,
+                        record.created_at_ms,
+                        record.updated_at_ms,
+                        record.expires_at_ms,
+                        record.state,
+                    ),
+                )
+                == 1
+            )
+
+    def _load(self, session_id: str) -> PresignSession | None:
+        with self._read() as tx:
+            tx.execute(
+                f"SELECT {_PRESIGN_COLUMNS} FROM cosigner_presign_sessions"
+                " WHERE namespace = %s AND session_id = %s",
+                (self._ns, session_id),
+            )
+            row = tx.one()
+        return None if row is None else _presign(row)
+
+    def _advance(
+        self,
+        session_id: str,
+        expected_version: int,
+        scope_key: str,
+        from_stages: frozenset[str],
+        stage: PresignStage,
+        state: bytes,
+        now: int,
+        expires_at_ms: int | None,
+    ) -> PresignSession | None:
+        sources = sorted(from_stages)
+        stage_list = ", ".join(["%s"] * len(sources))
+        expiry = "expires_at_ms" if expires_at_ms is None else "%s"
+        params: list[Any] = [str(stage), state, now]
+        if expires_at_ms is not None:
+            params.append(expires_at_ms)
+        params += [self._ns, session_id, expected_version, now, scope_key, *sources]
+        with self._write() as tx:
+            tx.execute(
+                "UPDATE cosigner_presign_sessions SET stage = %s, state = %s,"
+                f" version = version + 1, updated_at_ms = %s, expires_at_ms = {expiry}"
+                " WHERE namespace = %s AND session_id = %s AND version = %s"
+                " AND expires_at_ms > %s AND scope = %s"
+                f" AND stage IN ({stage_list}) RETURNING {_PRESIGN_COLUMNS}",
+                params,
+            )
+            row = tx.one()
+        return None if row is None else _presign(row)
+
+    def _delete(self, session_id: str) -> bool:
+        with self._write() as tx:
+            return (
+                tx.execute(
+                    "DELETE FROM cosigner_presign_sessions"
+                    " WHERE namespace = %s AND session_id = %s",
+                    (self._ns, session_id),
+                )
+                > 0
+            )
+
+
+# -- presignature pool --------------------------------------------------------------------
+
+_RETIRE: Final = "status = %s, public = NULL, secret = NULL, finished_at_ms = %s"
+
+
+class SqlPresignaturePool(_SqlPart, PresignaturePool):
+    def _insert(
+        self, key_id: str, presignature_id: str, public: bytes, secret: bytes, now: int
+    ) -> bool:
+        with self._write() as tx:
+            return (
+                tx.execute(
+                    "INSERT INTO cosigner_presignatures"
+                    " (namespace, key_id, presignature_id, status, public, secret, created_at_ms)"
+                    " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                    (self._ns, key_id, presignature_id, "available", public, secret, now),
+                )
+                == 1
+            )
+
+    def _reserve(self, key_id: str, now: int, expires_at_ms: int) -> Reservation | None:
+        d = self._db.dialect
+        with self._write() as tx:
+            # Expired reservations are retired for good, never put back (see PresignaturePool).
+            tx.execute(
+                f"UPDATE cosigner_presignatures SET {_RETIRE}"
+                " WHERE namespace = %s AND key_id = %s AND status = 'reserved'"
+                " AND presignature_id IN (SELECT presignature_id FROM cosigner_presignatures"
+                "  WHERE namespace = %s AND key_id = %s AND status = 'reserved'"
+                f"  AND reservation_expires_at_ms <= %s{d.skip_locked})",
+                ("discarded", now, self._ns, key_id, self._ns, key_id, now),
+            )
+            tx.execute(
+                "UPDATE cosigner_presignatures SET status = 'reserved',"
+                " reserved_at_ms = %s, reservation_expires_at_ms = %s"
+                " WHERE namespace = %s AND key_id = %s AND status = 'available'"
+                " AND presignature_id = (SELECT presignature_id FROM cosigner_presignatures"
+                "  WHERE namespace = %s AND key_id = %s AND status = 'available'"
+                f"  ORDER BY {d.presignature_order} LIMIT 1{d.skip_locked})"
+                " RETURNING presignature_id, public",
+                (now, expires_at_ms, self._ns, key_id, self._ns, key_id),
+            )
+            row = tx.one()
+        if row is None:
+            return None
+        return Reservation(key_id, row[0], now, expires_at_ms, bytes(row[1]))
+
+    def _consume(self, key_id: str, presignature_id: str, now: int) -> Presignature | None:
+        where = " WHERE namespace = %s AND key_id = %s AND presignature_id = %s"
+        ident = (self._ns, key_id, presignature_id)
+        with self._write() as tx:
+            tx.execute(
+                f"SELECT public, secret, reservation_expires_at_ms FROM cosigner_presignatures"
+                f"{where} AND status = 'reserved'{self._db.dialect.for_update}",
+                ident,
+            )
+            row = tx.one()
+            if row is None:
+                return None
+            if int(row[2]) <= now:
+                tx.execute(
+                    f"UPDATE cosigner_presignatures SET {_RETIRE}{where}",
+                    ("discarded", now, *ident),
+                )
+                return None
+            # The secret leaves only with the transaction that marks it consumed.
+            tx.execute(
+                f"UPDATE cosigner_presignatures SET {_RETIRE}{where}", ("consumed", now, *ident)
+            )
+            consumed = Presignature(key_id, presignature_id, bytes(row[0]), bytes(row[1]))
+        return consumed
+
+    def _discard(self, key_id: str, presignature_id: str, now: int) -> bool:
+        where = " WHERE namespace = %s AND key_id = %s AND presignature_id = %s"
+        ident = (self._ns, key_id, presignature_id)
+        with self._write() as tx:
+            tx.execute(
+                f"UPDATE cosigner_presignatures SET {_RETIRE}{where}"
+                " AND status IN ('available', 'reserved')",
+                ("discarded", now, *ident),
+            )
+            tx.execute(f"SELECT 1 FROM cosigner_presignatures{where}", ident)
+            return tx.one() is not None
+
+    def _count_available(self, key_id: str) -> int:
+        with self._read() as tx:
+            tx.execute(
+                "SELECT COUNT(*) FROM cosigner_presignatures"
+                " WHERE namespace = %s AND key_id = %s AND status = 'available'",
+                (self._ns, key_id),
+            )
+            row = tx.one()
+        return 0 if row is None else int(row[0])
+
+    def _status(
+        self, key_id: str, presignature_id: str
+    ) -> tuple[PresignatureStatus, int | None] | None:
+        with self._read() as tx:
+            tx.execute(
+                "SELECT status, reservation_expires_at_ms FROM cosigner_presignatures"
+                " WHERE namespace = %s AND key_id = %s AND presignature_id = %s",
+                (self._ns, key_id, presignature_id),
+            )
+            row = tx.one()
+        if row is None:
+            return None
+        return PresignatureStatus(row[0]), None if row[1] is None else int(row[1])
+
+
+# -- identities and credentials -----------------------------------------------------------
+
+
+def _identity(row: Row) -> Identity:
+    return Identity(row[0], row[1], row[2], int(row[3]))
+
+
+class SqlIdentityStore(_SqlPart, IdentityStore):
+    _COLUMNS: Final = "provider, subject, user_id, created_at_ms"
+
+    def _insert(self, identity: Identity) -> Identity:
+        with self._write() as tx:
+            tx.execute(
+                f"INSERT INTO cosigner_identities (namespace, {self._COLUMNS})"
+                " VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                (
+                    self._ns,
+                    identity.provider,
+                    identity.subject,
+                    identity.user_id,
+                    identity.created_at_ms,
+                ),
+            )
+            tx.execute(
+                f"SELECT {self._COLUMNS} FROM cosigner_identities"
+                " WHERE namespace = %s AND provider = %s AND subject = %s",
+                (self._ns, identity.provider, identity.subject),
+            )
+            row = tx.one()
+        assert row is not None, "the identity row was just written"
+        return _identity(row)
+
+    def _load(self, provider: str, subject: str) -> Identity | None:
+        with self._read() as tx:
+            tx.execute(
+                f"SELECT {self._COLUMNS} FROM cosigner_identities"
+                " WHERE namespace = %s AND provider = %s AND subject = %s",
+                (self._ns, provider, subject),
+            )
+            row = tx.one()
+        return None if row is None else _identity(row)
+
+    def _list_for_user(self, user_id: str) -> Iterable[Identity]:
+        with self._read() as tx:
+            tx.execute(
+                f"SELECT {self._COLUMNS} FROM cosigner_identities"
+                " WHERE namespace = %s AND user_id = %s",
+                (self._ns, user_id),
+            )
+            rows = tx.all()
+        return [_identity(row) for row in rows]
+
+    def _delete(self, provider: str, subject: str, user_id: str) -> bool:
+        with self._write() as tx:
+            return (
+                tx.execute(
+                    "DELETE FROM cosigner_identities WHERE namespace = %s"
+                    " AND provider = %s AND subject = %s AND user_id = %s",
+                    (self._ns, provider, subject, user_id),
+                )
+                > 0
+            )
+
+
+_CREDENTIAL_COLUMNS: Final = (
+    "credential_id, user_id, rp_id, public_key, sign_count, transports, created_at_ms,"
+    " last_used_at_ms"
+)
+
+
+def _credential(row: Row) -> WebAuthnCredential:
+    return WebAuthnCredential(
+        credential_id=bytes(row[0]),
+        user_id=row[1],
+        rp_id=row[2],
+        public_key=bytes(row[3]),
+        sign_count=int(row[4]),
+        transports=tuple(json.loads(row[5])),
+        created_at_ms=int(row[6]),
+        last_used_at_ms=None if row[7] is None else int(row[7]),
+    )
+
+
+class SqlCredentialStore(_SqlPart, CredentialStore):
+    def _insert(self, credential: WebAuthnCredential) -> bool:
+        with self._write() as tx:
+            return (
+                tx.execute(
+                    f"INSERT INTO cosigner_webauthn_credentials (namespace, {_CREDENTIAL_COLUMNS})"
+                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                    (
+                        self._ns,
+                        credential.credential_id,
+                        credential.user_id,
+                        credential.rp_id,
+                        credential.public_key,
+                        credential.sign_count,
+                        json.dumps(list(credential.transports)),
+                        credential.created_at_ms,
+                        credential.last_used_at_ms,
+                    ),
+                )
+                == 1
+            )
+
+    def _load(self, credential_id: bytes) -> WebAuthnCredential | None:
+        with self._read() as tx:
+            tx.execute(
+                f"SELECT {_CREDENTIAL_COLUMNS} FROM cosigner_webauthn_credentials"
+                " WHERE namespace = %s AND credential_id = %s",
+                (self._ns, credential_id),
+            )
+            row = tx.one()
+        return None if row is None else _credential(row)
+
+    def _list_for_user(self, user_id: str) -> list[WebAuthnCredential]:
+        with self._read() as tx:
+            tx.execute(
+                f"SELECT {_CREDENTIAL_COLUMNS} FROM cosigner_webauthn_credentials"
+                " WHERE namespace = %s AND user_id = %s",
+                (self._ns, user_id),
+            )
+            rows = tx.all()
+        return [_credential(row) for row in rows]
+
+    def _update_sign_count(
+        self, credential_id: bytes, sign_count: int, now: int
+    ) -> WebAuthnCredential | None:
+        with self._write() as tx:
+            tx.execute(
+                "UPDATE cosigner_webauthn_credentials SET sign_count = %s, last_used_at_ms = %s"
+                " WHERE namespace = %s AND credential_id = %s"
+                " AND (sign_count < %s OR (sign_count = 0 AND %s = 0))"
+                f" RETURNING {_CREDENTIAL_COLUMNS}",
+                (sign_count, now, self._ns, credential_id, sign_count, sign_count),
+            )
+            row = tx.one()
+        return None if row is None else _credential(row)
+
+    def _delete(self, credential_id: bytes) -> bool:
+        with self._write() as tx:
+            return (
+                tx.execute(
+                    "DELETE FROM cosigner_webauthn_credentials"
+                    " WHERE namespace = %s AND credential_id = %s",
+                    (self._ns, credential_id),
+                )
+                > 0
+            )
+
+
+# -- audit log ----------------------------------------------------------------------------
+
+_AUDIT_COLUMNS: Final = "seq, at_ms, kind, subject, data, prev_hash, hash"
+
+
+def _audit(row: Row) -> AuditEntry:
+    return AuditEntry(
+        int(row[0]), int(row[1]), row[2], row[3], row[4], bytes(row[5]), bytes(row[6])
+    )
+
+
+class SqlAuditLog(_SqlPart, AuditLog):
+    def _append(self, kind: str, subject: str, data: str, at_ms: int) -> AuditEntry:
+        with self._write() as tx:
+            tx.execute(
+                "INSERT INTO cosigner_audit_head (namespace, seq, hash) VALUES (%s, 0, %s)"
+                " ON CONFLICT DO NOTHING",
+                (self._ns, GENESIS_HASH),
+            )
+            tx.execute(
+                "SELECT seq, hash FROM cosigner_audit_head WHERE namespace = %s"
+                f"{self._db.dialect.for_update}",
+                (self._ns,),
+            )
+            head = tx.one()
+            assert head is not None, "the head row was just ensured"
+            entry = chain_entry(
+                int(head[0]), bytes(head[1]), at_ms=at_ms, kind=kind, subject=subject, data=data
+            )
+            tx.execute(
+                f"INSERT INTO cosigner_audit_log (namespace, {_AUDIT_COLUMNS})"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                (
+                    self._ns,
+                    entry.seq,
+                    entry.at_ms,
+                    entry.kind,
+                    entry.subject,
+                    entry.data,
+                    entry.prev_hash,
+                    entry.hash,
+                ),
+            )
+            tx.execute(
+                "UPDATE cosigner_audit_head SET seq = %s, hash = %s WHERE namespace = %s",
+                (entry.seq, entry.hash, self._ns),
+            )
+        return entry
+
+    def _entries(self, after_seq: int, limit: int) -> list[AuditEntry]:
+        with self._read() as tx:
+            tx.execute(
+                f"SELECT {_AUDIT_COLUMNS} FROM cosigner_audit_log"
+                " WHERE namespace = %s AND seq > %s ORDER BY seq LIMIT %s",
+                (self._ns, after_seq, limit),
+            )
+            rows = tx.all()
+        return [_audit(row) for row in rows]
+
+    def _head(self) -> tuple[int, bytes]:
+        with self._read() as tx:
+            tx.execute(
+                "SELECT seq, hash FROM cosigner_audit_head WHERE namespace = %s", (self._ns,)
+            )
+            row = tx.one()
+        return (0, GENESIS_HASH) if row is None else (int(row[0]), bytes(row[1]))
+
+
+# -- the store ----------------------------------------------------------------------------
+
+
+class SqlStore(Store):
+    """All stores over one :class:`SqlBackend` and namespace; migrations run on open."""
+
+    def __init__(self, backend: SqlBackend, *, namespace: str, clock: Clock) -> None:
+        self._db = backend
+        self._clock = clock
+        self.namespace = namespace
+        try:
+            self.schema_version = run_migrations(backend, clock())
+        except BaseException:
+            backend.close()
+            raise
+        self.keys = SqlKeyStore(backend, namespace, clock)
+        self.sessions = SqlSessionStore(backend, namespace, clock)
+        self.auth_sessions = SqlAuthSessionStore(backend, namespace, clock)
+        self.presign_sessions = SqlPresignSessionStore(backend, namespace, clock)
+        self.presignatures = SqlPresignaturePool(backend, namespace, clock)
+        self.identities = SqlIdentityStore(backend, namespace, clock)
+        self.credentials = SqlCredentialStore(backend, namespace, clock)
+        self.audit = SqlAuditLog(backend, namespace, clock)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def purge_expired(self) -> int:
+        now = self._clock()
+        purged = 0
+        with self._db.transaction(write=True) as tx:
+            for table in (
+                "cosigner_sessions",
+                "cosigner_auth_sessions",
+                "cosigner_presign_sessions",
+            ):
+                purged += tx.execute(
+                    f"DELETE FROM {table} WHERE namespace = %s AND expires_at_ms <= %s",
+                    (self.namespace, now),
+                )
+        return purged

@@ -1,0 +1,100 @@
+"""PostgreSQL backend: psycopg 3 over a ``psycopg_pool`` connection pool.
+
+Transactions run at READ COMMITTED. The atomic operations of
+:mod:`cosigner.store._sql` are single conditional statements (a CAS is
+``UPDATE ... WHERE version = expected AND expires_at_ms > now ... RETURNING``),
+row-locked reads (``SELECT ... FOR UPDATE``) or, for the presignature pool,
+``FOR UPDATE SKIP LOCKED`` so concurrent reservers never wait for or share a
+row. Every commit is durable before the call returns (``synchronous_commit``
+as configured on the server; keep it ``on`` for the presignature guarantee).
+
+Rows of all instances live in shared ``cosigner_*`` tables, separated by a
+``namespace`` column; the schema is migrated on open under an advisory lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, Final
+
+import psycopg
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from cosigner.store._sql import POSTGRES, Row, SqlBackend, SqlStore, Tx
+from cosigner.store.base import check_namespace
+from cosigner.store.errors import StoreConfigError, StoreUnavailableError
+from cosigner.store.records import Clock, system_clock
+
+_MIGRATION_LOCK_KEY: Final = 0x636F7369676E6572  # "cosigner"
+
+
+class _PostgresTx:
+    def __init__(self, cursor: psycopg.Cursor[Row]) -> None:
+        self._cursor = cursor
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        self._cursor.execute(sql, tuple(params))
+        return self._cursor.rowcount
+
+    def one(self) -> Row | None:
+        return self._cursor.fetchone()
+
+    def all(self) -> list[Row]:
+        return self._cursor.fetchall()
+
+
+class PostgresBackend(SqlBackend):
+    dialect = POSTGRES
+
+    def __init__(
+        self, conninfo: str, *, max_connections: int = 10, connect_timeout_s: float = 10.0
+    ) -> None:
+        self._pool: ConnectionPool[psycopg.Connection[Row]] = ConnectionPool(
+            conninfo,
+            min_size=1,
+            max_size=max_connections,
+            open=False,
+            name="cosigner-store",
+        )
+        try:
+            self._pool.open(wait=True, timeout=connect_timeout_s)
+        except (PoolTimeout, psycopg.Error) as exc:
+            self._pool.close()
+            raise StoreUnavailableError(
+                f"cannot connect to the PostgreSQL store: {type(exc).__name__}"
+            ) from None
+
+    @contextmanager
+    def transaction(self, *, write: bool) -> Iterator[Tx]:
+        with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cursor:
+            yield _PostgresTx(cursor)
+
+    def lock_migrations(self, tx: Tx) -> None:
+        tx.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK_KEY,))
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+class PostgresStore(SqlStore):
+    """The PostgreSQL store; ``url`` is a ``postgresql://`` connection URL."""
+
+    backend = "postgresql"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        namespace: str = "default",
+        clock: Clock = system_clock,
+        max_connections: int = 10,
+    ) -> None:
+        check_namespace(namespace)
+        if not url.startswith(("postgresql://", "postgres://")):
+            raise StoreConfigError("a PostgreSQL store URL starts with postgresql://")
+        super().__init__(
+            PostgresBackend(url, max_connections=max_connections),
+            namespace=namespace,
+            clock=clock,
+        )
