@@ -9,6 +9,10 @@
   it is installed; see :mod:`cosigner.bench.frost`.
 * ``cosigner bench chains`` - build_intent and finalize per chain payload kind,
   side by side with eth-account for EVM; see :mod:`cosigner.bench.chains`.
+* ``cosigner bench ecdsa`` - threshold ECDSA keygen, triples, presign and sign,
+  side by side with cait-sith when it is installed; see :mod:`cosigner.bench.ecdsa`.
+* ``cosigner serve`` - the co-signing server (``COSIGNER_*`` environment
+  variables; see :mod:`cosigner.server.settings`).
 * ``cosigner --version``.
 """
 
@@ -269,6 +273,15 @@ def bench_chains(args: argparse.Namespace) -> int:
     return chains_bench.run_args(args)
 
 
+# -- serve ----------------------------------------------------------------------------
+
+
+def serve(args: argparse.Namespace) -> int:
+    from cosigner.server.run import serve as run_server
+
+    return run_server(args.host, args.port, log_level=args.log_level)
+
+
 # -- entry point ----------------------------------------------------------------------
 
 
@@ -324,6 +337,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     chains_bench.add_arguments(bench_chains_parser)
     bench_chains_parser.set_defaults(handler=bench_chains)
+    from cosigner.bench import ecdsa as ecdsa_bench
+
+    ecdsa_bench.add_parser(benchmarks)
+
+    serve_parser = commands.add_parser(
+        "serve",
+        help="run the co-signing server",
+        description="Run the co-signing server. Configuration comes from COSIGNER_* "
+        "environment variables; the store from COSIGNER_STORE_URL "
+        "(default sqlite:///./cosigner.db).",
+    )
+    serve_parser.add_argument("--host", default="127.0.0.1", help="default %(default)s")
+    serve_parser.add_argument(
+        "--port", type=_positive_int, default=8080, help="default %(default)s"
+    )
+    serve_parser.add_argument(
+        "--log-level",
+        default="info",
+        choices=("critical", "error", "warning", "info", "debug"),
+        help="default %(default)s",
+    )
+    serve_parser.set_defaults(handler=serve)
     return parser
 
 

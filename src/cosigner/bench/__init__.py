@@ -8,6 +8,8 @@ shares: sample collection, medians and a description of the machine.
 
 * :mod:`cosigner.bench.frost` - FROST key generation and signing against
   ``frost_rs`` (the ``bench`` extra).
+* :mod:`cosigner.bench.ecdsa` - threshold ECDSA keygen, triples, presign and
+  sign against ``cait-sith-py`` (the ``bench`` extra).
 """
 
 from __future__ import annotations

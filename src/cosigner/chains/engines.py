@@ -4,6 +4,8 @@
   secp256k1 secrets). It is the export escape hatch, not the default.
 * :class:`FrostEngine` runs FROST(Ed25519) among share holders in process
   (the co-signing server and the multisig coordinator reuse it).
+* :class:`ThresholdEcdsaEngine` runs threshold ECDSA (triples, presign, sign)
+  among secp256k1 share holders in process.
 
 secp256k1 engines return 65 bytes ``r || s || recovery_id`` with low ``s``
 (libsecp256k1 always produces low ``s``). Ed25519 engines return the 64-byte
@@ -18,7 +20,7 @@ from typing import Protocol
 from coincurve import PrivateKey
 from nacl.signing import SigningKey
 
-from cosigner import frost
+from cosigner import ecdsa, frost
 from cosigner.chains.errors import EngineError
 from cosigner.chains.intent import SignRequest
 
@@ -127,3 +129,45 @@ class FrostEngine:
 
     def __repr__(self) -> str:
         return f"FrostEngine(groups={sorted(self._groups)})"
+
+
+class ThresholdEcdsaEngine:
+    """Threshold ECDSA on secp256k1 among share holders, run in process."""
+
+    def __init__(self) -> None:
+        self._groups: dict[str, dict[int, ecdsa.KeyShare]] = {}
+
+    def add_group(self, key_ref: str, shares: Mapping[int, ecdsa.KeyShare]) -> bytes:
+        """Register the share holders that will sign for ``key_ref``; returns the group key."""
+        if not shares:
+            raise EngineError("no key shares given")
+        keys = {share.public_key for share in shares.values()}
+        if len(keys) != 1:
+            raise EngineError("the key shares belong to different group keys")
+        self._groups[key_ref] = dict(shares)
+        return keys.pop()
+
+    def public_key(self, key_ref: str) -> bytes:
+        group = self._groups.get(key_ref)
+        if group is None:
+            raise EngineError(f"unknown key reference {key_ref!r}")
+        return next(iter(group.values())).public_key
+
+    def sign(
+        self, request: SignRequest, key_ref: str, signers: Sequence[int] | None = None
+    ) -> bytes:
+        if request.algorithm != "secp256k1" or not request.prehashed:
+            raise EngineError("the threshold ECDSA engine signs 32-byte secp256k1 digests")
+        group = self._groups.get(key_ref)
+        if group is None:
+            raise EngineError(f"unknown key reference {key_ref!r}")
+        threshold = next(iter(group.values())).threshold
+        chosen = list(signers) if signers else sorted(group)
+        chosen = chosen[:threshold]
+        if len(chosen) < threshold or any(i not in group for i in chosen):
+            raise EngineError(f"{threshold} known share holders are needed to sign")
+        signature = ecdsa.sign_local({i: group[i] for i in chosen}, request.message)
+        return signature.to_bytes()
+
+    def __repr__(self) -> str:
+        return f"ThresholdEcdsaEngine(groups={sorted(self._groups)})"
