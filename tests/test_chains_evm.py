@@ -966,32 +966,26 @@ def test_local_key_transactions_execute_on_pyevm() -> None:
     _execute_on_pyevm(engine, "key", sender)
 
 
-class _TwoPartyEcdsaEngine:
-    """The 2-of-2 ``threshold-secp256k1-ecdsa-2p-v1`` scheme, run in process, as an engine."""
-
-    def __init__(self, shares: Any, sign_local: Callable[..., Any]) -> None:
-        self._shares = shares
-        self._sign_local = sign_local
-
-    def sign(self, request: Any, key_ref: str) -> bytes:
-        signature: bytes = self._sign_local(self._shares, request.message).to_bytes()
-        return signature
-
-
 def test_threshold_ecdsa_transactions_execute_on_pyevm() -> None:
-    try:
-        from cosigner.ecdsa.local import sign_local
-        from cosigner.ecdsa.two_party import two_party_v1_shares
-    except ImportError as exc:
-        pytest.skip(
-            f"cosigner.ecdsa is not importable yet ({exc}); this test signs with the "
-            "2-of-2 threshold-secp256k1-ecdsa-2p-v1 scheme once it is"
-        )
-    shares = two_party_v1_shares(0x1234_5678_9ABC, 0xFEDC_BA98_7654_3210)
-    public = PublicKey(shares[1].public_key).format(compressed=False)
-    sender = to_checksum_address(address_from_public_key(public))
-    engine = _TwoPartyEcdsaEngine(shares, sign_local)
-    _execute_on_pyevm(engine, "two-party", sender, with_set_code=False)
+    """EIP-1559, legacy and EIP-7702 signed by the 2-of-2 ``threshold-secp256k1-ecdsa-2p-v1``."""
+    from cosigner import keys
+    from cosigner.chains.engines import ThresholdEcdsaEngine
+    from cosigner.ecdsa import two_party_v1_shares
+
+    x_client = keys.derive_client_share(bytes(range(32)), user_id="alice", rp_id="example.org")
+    x_relayer = keys.derive_relayer_share(
+        bytes(range(32, 64)),
+        user_id="alice",
+        rp_id="example.org",
+        client_verifying_share=keys.verifying_share(x_client),
+    )
+    shares = two_party_v1_shares(x_client, x_relayer)
+    engine = ThresholdEcdsaEngine()
+    group_key = engine.add_group("two-party", shares)
+    sender = keys.ethereum_address(group_key)
+    public = PublicKey(group_key).format(compressed=False)
+    assert sender == to_checksum_address(address_from_public_key(public))
+    _execute_on_pyevm(engine, "two-party", sender, with_set_code=True)
 
 
 # -- the benchmark ----------------------------------------------------------------------
