@@ -980,17 +980,18 @@ def test_local_key_signature_recovers_to_the_sender() -> None:
 
 
 def test_threshold_ecdsa_signature_recovers_to_the_group_address() -> None:
-    try:
-        from cosigner.ecdsa.local import keygen_local, sign_local
-    except ImportError as exc:
-        pytest.skip(f"threshold ECDSA is not importable yet (cosigner.ecdsa.local: {exc})")
     from coincurve import PublicKey
 
-    shares = keygen_local([1, 2], 2)
-    group_key = PublicKey(shares[1].public_key).format(compressed=False)
+    from cosigner.chains.engines import ThresholdEcdsaEngine
+    from cosigner.ecdsa import keygen_local
+
+    engine = ThresholdEcdsaEngine()
+    group_key = PublicKey(engine.add_group("dkg", keygen_local([1, 2, 3], 2))).format(
+        compressed=False
+    )
     group_address = keccak256(group_key[1:])[12:]
     intent = ADAPTER.build_intent("transaction", {**_base(), "from": _hex(group_address)})
-    signature = sign_local(shares, intent.sign_requests[0].message).to_bytes()
+    signature = engine.sign(intent.sign_requests[0], "dkg", [2, 3])
     result = intent.finalize([signature])
     assert decode_transaction(result.raw).recover_sender() == group_address
     assert result.extra["from"] == to_checksum_address(group_address)
