@@ -77,3 +77,14 @@ def test_threshold_ecdsa_engine_with_the_two_party_v1_scheme() -> None:
     key = engine.add_group("2p", pair)
     assert key == SECP256K1.base_mul(12345 + 67890).to_bytes()
     _check_secp256k1(key, engine.sign(SignRequest("secp256k1", DIGEST, "d"), "2p"))
+
+
+def test_adapter_registry() -> None:
+    from cosigner import chains
+    from cosigner.chains.errors import PayloadError
+
+    for name in chains.CHAINS:
+        adapter = chains.adapter(name)
+        assert adapter.chain == name and adapter is chains.adapter(name)
+    with pytest.raises(PayloadError, match="unknown chain"):
+        chains.adapter("btc")
