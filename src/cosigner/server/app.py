@@ -1,0 +1,171 @@
+"""The ASGI app: :func:`create_app` wires settings, a store and the routes together.
+
+Middleware, outermost first: metrics (counts every request, 500s
+included), the catch-all (an unexpected exception becomes
+``internal_error`` 500 with a correlation id), the body-size limit. Typed
+errors, validation errors and unknown routes are answered by the handlers
+in :mod:`cosigner.server.errors`, all as ``{"code", "message"}``.
+
+Route handlers are plain functions: FastAPI runs them in its thread pool,
+which suits the synchronous store API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio.to_thread
+import httpx
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from starlette.middleware import Middleware
+
+from cosigner import __version__
+from cosigner.keys import SCHEME_ED25519_2P_V1
+from cosigner.server import auth
+from cosigner.server.context import ServerContext, ThresholdScheme
+from cosigner.server.errors import CatchAllMiddleware, install_error_handlers
+from cosigner.server.google import GoogleVerifier
+from cosigner.server.limits import BodyLimitMiddleware
+from cosigner.server.metrics import Metrics, MetricsMiddleware
+from cosigner.server.routes import ed25519, health, session
+from cosigner.server.sessions import THRESHOLD_ED25519_KIND, AppSessions, TokenCodec
+from cosigner.server.settings import Settings
+from cosigner.store import Clock, Store, system_clock
+
+log = logging.getLogger("cosigner.server")
+
+DESCRIPTION = (
+    "Threshold co-signing: passkey and Google login, app and threshold sessions, "
+    "two-party FROST(Ed25519). Errors are `{code, message}`."
+)
+
+
+def build_context(
+    settings: Settings,
+    store: Store,
+    *,
+    clock: Clock = system_clock,
+    google_http: httpx.Client | None = None,
+) -> ServerContext:
+    codec = TokenCodec(settings.session_secret.reveal(), clock)
+    google = None
+    if settings.google_enabled:
+        google = GoogleVerifier(
+            client_ids=settings.google_client_ids,
+            issuers=settings.google_issuers,
+            jwks_url=settings.google_jwks_url,
+            cache_s=settings.google_jwks_cache_s,
+            http=google_http or httpx.Client(),
+            clock=clock,
+        )
+    schemes = {
+        ed25519.NAME: ThresholdScheme.build(
+            name=ed25519.NAME,
+            route="threshold-ed25519",
+            scheme_id=SCHEME_ED25519_2P_V1,
+            token_kind=THRESHOLD_ED25519_KIND,
+            algorithm="ed25519",
+            master_secret=settings.ed25519_master_secret,
+        ),
+    }
+    return ServerContext(
+        settings=settings,
+        store=store,
+        clock=clock,
+        codec=codec,
+        app_sessions=AppSessions(
+            store, codec, rp_id=settings.rp_id, ttl_s=settings.app_session_ttl_s, clock=clock
+        ),
+        metrics=Metrics(),
+        google=google,
+        schemes=schemes,
+    )
+
+
+async def _purge_periodically(store: Store, interval_s: int) -> None:
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            purged = await anyio.to_thread.run_sync(store.purge_expired)
+        except Exception:
+            log.warning("purging expired sessions failed", exc_info=True)
+        else:
+            if purged:
+                log.debug("purged %d expired sessions", purged)
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's schema without its 422 responses: validation errors here are 400s."""
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        for path in schema.get("paths", {}).values():
+            for operation in path.values():
+                operation.get("responses", {}).pop("422", None)
+        components = schema.get("components", {}).get("schemas", {})
+        components.pop("HTTPValidationError", None)
+        components.pop("ValidationError", None)
+        app.openapi_schema = schema
+    return app.openapi_schema
+
+
+def create_app(
+    settings: Settings,
+    store: Store,
+    *,
+    clock: Clock = system_clock,
+    google_http: httpx.Client | None = None,
+) -> FastAPI:
+    """The cosigner ASGI app over ``store`` (which the caller opens and closes).
+
+    ``clock`` (integer milliseconds) must be the store's clock; ``google_http``
+    is the HTTP client the JWKS is fetched with (tests pass one that serves
+    their own JWKS).
+    """
+    ctx = build_context(settings, store, clock=clock, google_http=google_http)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        task = None
+        if settings.purge_interval_s:
+            task = asyncio.create_task(_purge_periodically(store, settings.purge_interval_s))
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    app = FastAPI(
+        title="cosigner",
+        version=__version__,
+        description=DESCRIPTION,
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+        middleware=[
+            Middleware(MetricsMiddleware, metrics=ctx.metrics),
+            Middleware(CatchAllMiddleware),
+            Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
+        ],
+    )
+    app.state.ctx = ctx
+    app.state.metrics = ctx.metrics
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(auth.router)
+    app.include_router(session.router)
+    app.include_router(ed25519.router)
+
+    def openapi() -> dict[str, Any]:
+        return _openapi(app)
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

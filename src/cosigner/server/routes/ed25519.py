@@ -1,0 +1,661 @@
+"""``/threshold-ed25519/*``: two-party FROST(Ed25519), scheme ``threshold-ed25519-frost-2p-v1``.
+
+RFC 9591 with two signers, client (identifier 1) and relayer (identifier 2),
+whose shares come from :mod:`cosigner.keys` (seed 000, locked): the client's
+additive secret from its passkey PRF output, the relayer's from
+``COSIGNER_ED25519_MASTER_SECRET``, the user, the rpId and the client's
+verifying share. Protocol shares are ``x_client / 2`` and ``x_relayer / -1``
+(:func:`cosigner.keys.frost_two_party_v1`), so a signature by both verifies
+as one ordinary Ed25519 signature under ``(x_client + x_relayer) * G``.
+
+* ``keygen`` (app session): the client sends ``x_client * G``; the relayer
+  derives its share, stores the key and returns the group key and its
+  ``relayerKeyId``. The same inputs give the same key, so keygen is
+  idempotent and a lost server recovers every key from the master secret.
+* ``session`` (app session): a threshold session for one key.
+* ``authorize`` (threshold session): spends one use and binds the exact
+  message (``signingDigest``), or the chain intent whose digest the server
+  recomputes, to a single-use ``mpcSessionId`` valid 60 s.
+* ``sign/init`` (threshold session): consumes the ``mpcSessionId``, takes
+  the client's round-one commitments (RFC 9591 section 5.1), commits, and
+  stores its nonces encrypted and single-use under a new signing session.
+* ``sign/finalize`` (threshold session): takes the signing session out of
+  the store (the nonces are consumed durably before any share is computed),
+  signs (section 5.2), aggregates with the client's share (5.3), verifies
+  the signature with an independent Ed25519 verifier and returns it.
+* ``export`` (app session and passkey step-up): the relayer's additive
+  share, encrypted to an X25519 key the client sent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Final
+
+from cryptography.exceptions import InvalidSignature as OpenSslInvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from fastapi import APIRouter, Depends, Response
+from pydantic import Field, StringConstraints, model_validator
+
+from cosigner import frost
+from cosigner.errors import CosignerError
+from cosigner.keys import (
+    SCHEME_ED25519_2P_V1,
+    SCHEMES,
+    KeyDerivationError,
+    derive_relayer_share,
+)
+from cosigner.server.auth import StepUp, verify_step_up
+from cosigner.server.context import ServerContext, ThresholdScheme
+from cosigner.server.crypto import EXPORT_ALGORITHM, seal_to_x25519
+from cosigner.server.deps import AppSessionDep, Ctx, threshold_session
+from cosigner.server.errors import (
+    ERROR_RESPONSES,
+    IntentDigestMismatch,
+    InvalidBody,
+    UnsupportedAlgorithm,
+)
+from cosigner.server.intents import build_intent, intent_digest
+from cosigner.server.models import (
+    B64u,
+    Id,
+    RequestModel,
+    ResponseModel,
+    SessionKindField,
+    b64u_decode,
+    b64u_encode,
+    decode,
+)
+from cosigner.server.sessions import (
+    CLIENT_PARTICIPANT_ID,
+    RELAYER_PARTICIPANT_ID,
+    THRESHOLD_COOKIES,
+    THRESHOLD_ED25519_KIND,
+    ThresholdClaims,
+    set_session_cookie,
+)
+from cosigner.server.threshold import (
+    PARTICIPANT_IDS,
+    authorize,
+    check_key_scope,
+    check_session_live,
+    load_user_key,
+    mint_session,
+    relayer_key_id,
+    take_mpc_session,
+)
+from cosigner.store import AlreadyExistsError, KeyRecord, NotFoundError, ScopeMismatchError
+
+NAME: Final = "ed25519"
+SCHEME = SCHEMES[SCHEME_ED25519_2P_V1]
+SUITE = frost.ciphersuite("ed25519")
+GROUP = SCHEME.group
+SIGN_KIND: Final = "sign_ed25519"
+MAX_MESSAGE_BYTES: Final = 4096
+_INV_CLIENT_LAMBDA: Final = pow(SCHEME.client_lagrange, -1, GROUP.order)
+
+ThresholdEd25519 = Annotated[ThresholdClaims, Depends(threshold_session(THRESHOLD_ED25519_KIND))]
+
+
+def scheme_of(ctx: ServerContext) -> ThresholdScheme:
+    return ctx.scheme(NAME)
+
+
+# -- key material ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RelayerKey:
+    """The relayer's side of one key, re-derived from the master secret on each use."""
+
+    x_relayer: int = field(repr=False)
+    package: frost.KeyPackage = field(repr=False)
+    public: frost.PublicKeyPackage
+
+    @property
+    def public_key(self) -> bytes:
+        return self.public.verifying_key.to_bytes()
+
+    @property
+    def relayer_verifying_share(self) -> bytes:
+        """``x_relayer * G``, the additive verifying share."""
+        return GROUP.base_mul(self.x_relayer).to_bytes()
+
+
+def derive_relayer_key(
+    master_secret: bytes, user_id: str, rp_id: str, client_verifying_share: bytes
+) -> RelayerKey:
+    """The relayer's FROST key package and the group's public key package."""
+    x_relayer = derive_relayer_share(
+        master_secret,
+        user_id=user_id,
+        rp_id=rp_id,
+        client_verifying_share=client_verifying_share,
+        scheme_id=SCHEME_ED25519_2P_V1,
+    )
+    client_additive = GROUP.decode_element(client_verifying_share)
+    verifying_key = client_additive + GROUP.base_mul(x_relayer)
+    if verifying_key.is_identity:
+        raise KeyDerivationError("the client's verifying share cancels the relayer's")
+    relayer_share = SCHEME.relayer_share(x_relayer)
+    relayer_verifying = GROUP.base_mul(relayer_share)
+    package = frost.KeyPackage(
+        SUITE, RELAYER_PARTICIPANT_ID, relayer_share, relayer_verifying, verifying_key, 2
+    )
+    public = frost.PublicKeyPackage(
+        SUITE,
+        {
+            CLIENT_PARTICIPANT_ID: client_additive * _INV_CLIENT_LAMBDA,
+            RELAYER_PARTICIPANT_ID: relayer_verifying,
+        },
+        verifying_key,
+        2,
+    )
+    return RelayerKey(x_relayer, package, public)
+
+
+class MasterSecretMismatch(CosignerError):
+    """A stored key whose public key the configured master secret no longer derives."""
+
+    code = "master_secret_mismatch"
+
+
+def stored_relayer_key(master_secret: bytes, record: KeyRecord) -> RelayerKey:
+    value = record.metadata.get("clientVerifyingShare")
+    if not isinstance(value, str):
+        raise MasterSecretMismatch(f"key {record.key_id!r} lacks its client verifying share")
+    key = derive_relayer_key(master_secret, record.user_id, record.rp_id, b64u_decode(value))
+    if not secrets.compare_digest(key.public_key, record.public_key):
+        raise MasterSecretMismatch(
+            f"key {record.key_id!r} was made under another master secret; "
+            "restore COSIGNER_ED25519_MASTER_SECRET"
+        )
+    return key
+
+
+# -- bodies -------------------------------------------------------------------------------------
+
+Element = Annotated[str, B64u(32, 32)]
+Scalar = Annotated[str, B64u(32, 32)]
+KeyId = Annotated[
+    str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
+]
+
+
+class KeygenRequest(RequestModel):
+    client_verifying_share: Element = Field(
+        description="x_client * G (32-byte Ed25519 point), x_client derived from the passkey PRF"
+    )
+
+
+class KeygenResponse(ResponseModel):
+    relayer_key_id: str
+    scheme_id: str
+    public_key: str
+    client_verifying_share: str
+    relayer_verifying_share: str
+    participant_ids: list[int]
+    client_participant_id: int
+    relayer_participant_id: int
+    created: bool
+
+
+class SessionRequest(RequestModel):
+    relayer_key_id: KeyId
+    ttl_seconds: int | None = Field(default=None, ge=1, le=600)
+    max_uses: int | None = Field(default=None, ge=1, le=20)
+    session_kind: SessionKindField = "jwt"
+
+
+class SessionResponse(ResponseModel):
+    session_id: str
+    scheme_id: str
+    relayer_key_id: str
+    participant_ids: list[int]
+    expires_at: int
+    max_uses: int
+    remaining_uses: int
+    session_kind: str
+    session_token: str | None = None
+    csrf_token: str | None = None
+
+
+class IntentBody(RequestModel):
+    chain: Annotated[str, StringConstraints(min_length=1, max_length=32)]
+    kind: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    payload: dict[str, Any]
+
+
+class AuthorizeRequest(RequestModel):
+    relayer_key_id: KeyId
+    signing_digest: Annotated[str, B64u(1, MAX_MESSAGE_BYTES)] | None = Field(
+        default=None, description="the exact bytes to sign (a digest, or a Solana message)"
+    )
+    intent: IntentBody | None = None
+    intent_digest: Annotated[str, B64u(32, 32)] | None = None
+    sign_request_index: int = Field(default=0, ge=0, le=63)
+
+    @model_validator(mode="after")
+    def _one_binding(self) -> AuthorizeRequest:
+        if (self.signing_digest is None) == (self.intent is None):
+            raise ValueError("send exactly one of signingDigest and intent")
+        if (self.intent is None) != (self.intent_digest is None):
+            raise ValueError("intent and intentDigest go together")
+        return self
+
+
+class AuthorizeResponse(ResponseModel):
+    mpc_session_id: str
+    relayer_key_id: str
+    signing_digest: str
+    expires_at: int
+    remaining_uses: int
+    intent_digest: str | None = None
+    ui_model: dict[str, Any] | None = None
+
+
+class Commitments(RequestModel):
+    hiding: Element
+    binding: Element
+
+
+class CommitmentsOut(ResponseModel):
+    hiding: str
+    binding: str
+
+
+class SignInitRequest(RequestModel):
+    mpc_session_id: Id
+    relayer_key_id: KeyId
+    signing_digest: Annotated[str, B64u(1, MAX_MESSAGE_BYTES)]
+    client_commitments: Commitments
+
+
+class SignInitResponse(ResponseModel):
+    signing_session_id: str
+    relayer_commitments: CommitmentsOut
+    expires_at: int
+
+
+class SignFinalizeRequest(RequestModel):
+    signing_session_id: Id
+    relayer_key_id: KeyId
+    client_signature_share: Scalar
+
+
+class SignFinalizeResponse(ResponseModel):
+    signature: str
+    public_key: str
+    relayer_key_id: str
+    signing_digest: str
+
+
+class ExportRequest(RequestModel):
+    relayer_key_id: KeyId
+    recipient_public_key: Annotated[str, B64u(32, 32)] = Field(
+        description="an ephemeral X25519 public key"
+    )
+    step_up: StepUp
+
+
+class ExportResponse(ResponseModel):
+    relayer_key_id: str
+    scheme_id: str
+    algorithm: str
+    share_encoding: str
+    context: str
+    ephemeral_public_key: str
+    nonce: str
+    ciphertext: str
+
+
+class HealthResponse(ResponseModel):
+    ok: bool
+    scheme_id: str
+    participant_ids: list[int]
+    client_participant_id: int
+    relayer_participant_id: int
+
+
+# -- routes -------------------------------------------------------------------------------------
+
+router = APIRouter(
+    prefix="/threshold-ed25519",
+    tags=["threshold-ed25519"],
+    responses=ERROR_RESPONSES,
+)
+
+
+@router.get("/healthz", response_model=HealthResponse)
+def healthz(ctx: Ctx) -> HealthResponse:
+    """200 when the scheme is enabled (its master secret is configured), 503 otherwise."""
+    scheme_of(ctx).secrets()
+    return HealthResponse(
+        ok=True,
+        scheme_id=SCHEME_ED25519_2P_V1,
+        participant_ids=list(PARTICIPANT_IDS),
+        client_participant_id=CLIENT_PARTICIPANT_ID,
+        relayer_participant_id=RELAYER_PARTICIPANT_ID,
+    )
+
+
+@router.post("/keygen", response_model=KeygenResponse)
+def keygen(body: KeygenRequest, app: AppSessionDep, ctx: Ctx) -> KeygenResponse:
+    """Derive the relayer share for the client's verifying share and store the key."""
+    scheme = scheme_of(ctx)
+    master, _ = scheme.secrets()
+    rp_id = ctx.settings.rp_id
+    client_share = decode(body.client_verifying_share)
+    derived = derive_relayer_key(master, app.user_id, rp_id, client_share)
+    relayer_additive = derived.relayer_verifying_share
+    key_id = relayer_key_id(SCHEME_ED25519_2P_V1, app.user_id, rp_id, client_share)
+    public_key = derived.public_key
+    created = True
+    try:
+        ctx.store.keys.create(
+            key_id,
+            user_id=app.user_id,
+            rp_id=rp_id,
+            scheme_id=SCHEME_ED25519_2P_V1,
+            public_key=public_key,
+            participant_ids=PARTICIPANT_IDS,
+            metadata={
+                "version": 1,
+                "clientVerifyingShare": b64u_encode(client_share),
+                "relayerVerifyingShare": b64u_encode(relayer_additive),
+            },
+        )
+    except AlreadyExistsError:
+        created = False
+        load_user_key(ctx, scheme, app.user_id, key_id)
+    if created:
+        ctx.audit(
+            "keygen",
+            app.user_id,
+            {
+                "scheme": SCHEME_ED25519_2P_V1,
+                "relayerKeyId": key_id,
+                "publicKey": b64u_encode(public_key),
+            },
+        )
+    return KeygenResponse(
+        relayer_key_id=key_id,
+        scheme_id=SCHEME_ED25519_2P_V1,
+        public_key=b64u_encode(public_key),
+        client_verifying_share=b64u_encode(client_share),
+        relayer_verifying_share=b64u_encode(relayer_additive),
+        participant_ids=list(PARTICIPANT_IDS),
+        client_participant_id=CLIENT_PARTICIPANT_ID,
+        relayer_participant_id=RELAYER_PARTICIPANT_ID,
+        created=created,
+    )
+
+
+@router.post("/session", response_model=SessionResponse)
+def session(
+    body: SessionRequest, response: Response, app: AppSessionDep, ctx: Ctx
+) -> SessionResponse:
+    """Mint a threshold session for one of the user's keys (<= 10 minutes, <= 20 uses)."""
+    scheme = scheme_of(ctx)
+    scheme.secrets()
+    key = load_user_key(ctx, scheme, app.user_id, body.relayer_key_id)
+    cookie = body.session_kind == "cookie"
+    record, issued = mint_session(
+        ctx, scheme, app, key, ttl_s=body.ttl_seconds, max_uses=body.max_uses, cookie=cookie
+    )
+    if cookie:
+        max_age = (record.expires_at_ms - ctx.clock()) // 1000
+        set_session_cookie(response, THRESHOLD_COOKIES[scheme.token_kind], issued.token, max_age)
+    return SessionResponse(
+        session_id=record.session_id,
+        scheme_id=SCHEME_ED25519_2P_V1,
+        relayer_key_id=key.key_id,
+        participant_ids=list(PARTICIPANT_IDS),
+        expires_at=record.expires_at_ms,
+        max_uses=record.max_uses,
+        remaining_uses=record.remaining_uses,
+        session_kind="cookie" if cookie else "jwt",
+        session_token=None if cookie else issued.token,
+        csrf_token=issued.csrf_token,
+    )
+
+
+@router.post("/authorize", response_model=AuthorizeResponse)
+def authorize_route(
+    body: AuthorizeRequest, claims: ThresholdEd25519, ctx: Ctx
+) -> AuthorizeResponse:
+    """Spend one use of the threshold session on one message; returns its mpcSessionId."""
+    scheme = scheme_of(ctx)
+    scheme.secrets()
+    check_key_scope(claims, body.relayer_key_id)
+    ui_model: dict[str, Any] | None = None
+    digest_text: str | None = None
+    audit: dict[str, Any] = {}
+    if body.intent is not None:
+        assert body.intent_digest is not None
+        intent = build_intent(body.intent.chain, body.intent.kind, body.intent.payload)
+        expected = intent_digest(intent)
+        if not secrets.compare_digest(expected, decode(body.intent_digest)):
+            raise IntentDigestMismatch(
+                "the intent digest does not match the intent the server rebuilt from the "
+                "payload: show the user the server's uiModel and sign that"
+            )
+        if body.sign_request_index >= len(intent.sign_requests):
+            raise InvalidBody(
+                f"signRequestIndex {body.sign_request_index} is past the intent's "
+                f"{len(intent.sign_requests)} sign requests"
+            )
+        request = intent.sign_requests[body.sign_request_index]
+        if request.algorithm != scheme.algorithm:
+            raise UnsupportedAlgorithm(
+                f"sign request {body.sign_request_index} is {request.algorithm}; "
+                f"this route signs {scheme.algorithm}"
+            )
+        message = request.message
+        ui_model = dict(intent.ui_model)
+        digest_text = b64u_encode(expected)
+        audit = {"chain": intent.chain, "kind": intent.kind, "intentDigest": digest_text}
+    else:
+        assert body.signing_digest is not None
+        message = decode(body.signing_digest)
+    granted = authorize(ctx, scheme, claims, body.relayer_key_id, message, audit_data=audit)
+    return AuthorizeResponse(
+        mpc_session_id=granted.mpc_session_id,
+        relayer_key_id=body.relayer_key_id,
+        signing_digest=b64u_encode(message),
+        expires_at=granted.expires_at_ms,
+        remaining_uses=granted.session.remaining_uses,
+        intent_digest=digest_text,
+        ui_model=ui_model,
+    )
+
+
+def _decode_commitments(c: Commitments) -> frost.SigningCommitments:
+    return frost.SigningCommitments(
+        SUITE, GROUP.decode_element(decode(c.hiding)), GROUP.decode_element(decode(c.binding))
+    )
+
+
+def _commitments_out(c: frost.SigningCommitments) -> CommitmentsOut:
+    return CommitmentsOut(
+        hiding=b64u_encode(c.hiding.to_bytes()), binding=b64u_encode(c.binding.to_bytes())
+    )
+
+
+@router.post("/sign/init", response_model=SignInitResponse)
+def sign_init(body: SignInitRequest, claims: ThresholdEd25519, ctx: Ctx) -> SignInitResponse:
+    """Round one: consume the mpcSessionId, commit, store the nonces sealed and single-use."""
+    scheme = scheme_of(ctx)
+    master, cipher = scheme.secrets()
+    check_key_scope(claims, body.relayer_key_id)
+    check_session_live(ctx, claims)
+    key = load_user_key(ctx, scheme, claims.user_id, body.relayer_key_id)
+    client_commitments = _decode_commitments(body.client_commitments)
+    message = take_mpc_session(
+        ctx, scheme, claims, body.mpc_session_id, body.relayer_key_id, decode(body.signing_digest)
+    )
+    nonces, relayer_commitments = frost.commit(stored_relayer_key(master, key).package)
+    # Checks the commitments (no identity elements) before anything is stored.
+    frost.SigningPackage(
+        SUITE,
+        {CLIENT_PARTICIPANT_ID: client_commitments, RELAYER_PARTICIPANT_ID: relayer_commitments},
+        message,
+    )
+    hiding, binding = nonces.consume()
+    signing_session_id = secrets.token_urlsafe(32)
+    state = {
+        "user": claims.user_id,
+        "key": key.key_id,
+        "session": claims.session_id,
+        "message": b64u_encode(message),
+        "client": [
+            b64u_encode(client_commitments.hiding.to_bytes()),
+            b64u_encode(client_commitments.binding.to_bytes()),
+        ],
+        "nonces": [
+            b64u_encode(GROUP.encode_scalar(hiding)),
+            b64u_encode(GROUP.encode_scalar(binding)),
+        ],
+    }
+    sealed = cipher.seal(json.dumps(state).encode(), kind=SIGN_KIND, record_id=signing_session_id)
+    record = ctx.store.sessions.put(
+        SIGN_KIND, signing_session_id, sealed, ttl_ms=ctx.settings.signing_session_ttl_s * 1000
+    )
+    return SignInitResponse(
+        signing_session_id=signing_session_id,
+        relayer_commitments=_commitments_out(relayer_commitments),
+        expires_at=record.expires_at_ms,
+    )
+
+
+def _open_state(ctx: ServerContext, blob: bytes, signing_session_id: str) -> dict[str, Any]:
+    _, cipher = scheme_of(ctx).secrets()
+    state: dict[str, Any] = json.loads(
+        cipher.open(blob, kind=SIGN_KIND, record_id=signing_session_id)
+    )
+    return state
+
+
+@router.post("/sign/finalize", response_model=SignFinalizeResponse)
+def sign_finalize(
+    body: SignFinalizeRequest, claims: ThresholdEd25519, ctx: Ctx
+) -> SignFinalizeResponse:
+    """Round two: consume the nonces durably, sign, aggregate, verify, return the signature."""
+    scheme = scheme_of(ctx)
+    master, _ = scheme.secrets()
+    check_key_scope(claims, body.relayer_key_id)
+    check_session_live(ctx, claims)
+    client_share = frost.SignatureShare(
+        SUITE, GROUP.decode_scalar(decode(body.client_signature_share))
+    )
+    try:
+        state = _open_state(
+            ctx,
+            ctx.store.sessions.get(SIGN_KIND, body.signing_session_id).data,
+            body.signing_session_id,
+        )
+        if (
+            state["user"] != claims.user_id
+            or state["key"] != body.relayer_key_id
+            or state["session"] != claims.session_id
+        ):
+            raise ScopeMismatchError("this signing session belongs to another session or key")
+        # The durable, single-winner consumption of the relayer's nonces.
+        taken = ctx.store.sessions.take(SIGN_KIND, body.signing_session_id)
+    except NotFoundError:
+        raise NotFoundError(
+            "unknown signingSessionId: it was finalized already, has expired or was never "
+            "issued; run sign/init again"
+        ) from None
+    state = _open_state(ctx, taken.data, body.signing_session_id)
+    key = load_user_key(ctx, scheme, claims.user_id, body.relayer_key_id)
+    relayer = stored_relayer_key(master, key)
+    message = b64u_decode(state["message"])
+    client_commitments = frost.SigningCommitments(
+        SUITE, *(GROUP.decode_element(b64u_decode(v)) for v in state["client"])
+    )
+    hiding, binding = (GROUP.decode_scalar(b64u_decode(v)) for v in state["nonces"])
+    nonces = frost.SigningNonces(SUITE, hiding, binding)
+    package = frost.SigningPackage(
+        SUITE,
+        {CLIENT_PARTICIPANT_ID: client_commitments, RELAYER_PARTICIPANT_ID: nonces.commitments},
+        message,
+    )
+    relayer_share = frost.sign(package, nonces, relayer.package)
+    signature = frost.aggregate(
+        package,
+        {CLIENT_PARTICIPANT_ID: client_share, RELAYER_PARTICIPANT_ID: relayer_share},
+        relayer.public,
+    )
+    public_key = relayer.public_key
+    try:
+        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
+    except OpenSslInvalidSignature:  # pragma: no cover - aggregate verified it already
+        raise CosignerError("the aggregated signature does not verify") from None
+    ctx.metrics.signatures.labels(scheme=NAME).inc()
+    ctx.audit(
+        "signature",
+        claims.user_id,
+        {
+            "scheme": SCHEME_ED25519_2P_V1,
+            "relayerKeyId": key.key_id,
+            "sessionId": claims.session_id,
+            "signingDigestSha256": hashlib.sha256(message).hexdigest(),
+            "signature": b64u_encode(signature),
+        },
+    )
+    return SignFinalizeResponse(
+        signature=b64u_encode(signature),
+        public_key=b64u_encode(public_key),
+        relayer_key_id=key.key_id,
+        signing_digest=b64u_encode(message),
+    )
+
+
+EXPORT_SHARE_ENCODING: Final = (
+    "x_relayer, the relayer's additive secret, 32-byte little-endian scalar"
+)
+
+
+def export_context(key_id: str) -> bytes:
+    return f"{SCHEME_ED25519_2P_V1}/export/{key_id}".encode()
+
+
+@router.post("/export", response_model=ExportResponse)
+def export(body: ExportRequest, app: AppSessionDep, ctx: Ctx) -> ExportResponse:
+    """After a passkey step-up: the relayer's share, encrypted to the client's X25519 key.
+
+    With its own ``x_client``, the client gets the whole key
+    ``x = x_client + x_relayer (mod L)``; ``x * G`` is the group key.
+    """
+    scheme = scheme_of(ctx)
+    master, _ = scheme.secrets()
+    key = load_user_key(ctx, scheme, app.user_id, body.relayer_key_id)
+    credential_id = verify_step_up(ctx, app.user_id, "export", body.step_up)
+    x_relayer = stored_relayer_key(master, key).x_relayer
+    context = export_context(key.key_id)
+    sealed = seal_to_x25519(
+        decode(body.recipient_public_key), GROUP.encode_scalar(x_relayer), context=context
+    )
+    ctx.audit(
+        "export",
+        app.user_id,
+        {
+            "scheme": SCHEME_ED25519_2P_V1,
+            "relayerKeyId": key.key_id,
+            "stepUpCredentialId": credential_id,
+        },
+    )
+    return ExportResponse(
+        relayer_key_id=key.key_id,
+        scheme_id=SCHEME_ED25519_2P_V1,
+        algorithm=EXPORT_ALGORITHM,
+        share_encoding=EXPORT_SHARE_ENCODING,
+        context=context.decode(),
+        ephemeral_public_key=b64u_encode(sealed.ephemeral_public_key),
+        nonce=b64u_encode(sealed.nonce),
+        ciphertext=b64u_encode(sealed.ciphertext),
+    )

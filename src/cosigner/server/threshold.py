@@ -1,0 +1,256 @@
+"""What every two-party threshold scheme shares: key ids, sessions, authorize, mpc sessions.
+
+Seed 000's session model, scheme-independent, so the Ed25519 routes and the
+ECDSA routes run the same code:
+
+* :func:`relayer_key_id` names a key by version, scheme, user, rpId and the
+  client's verifying share;
+* :func:`mint_session` creates a threshold session in the store (at most
+  10 minutes, at most 20 uses) and its token;
+* :func:`authorize` spends one use, atomically, and binds one signing
+  digest to a fresh single-use ``mpcSessionId`` valid 60 s;
+* :func:`take_mpc_session` consumes that id at signing time, after checking
+  the caller's scope, and refuses a digest other than the authorized one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from cosigner.server.context import ServerContext, ThresholdScheme
+from cosigner.server.errors import SessionExpired, SigningDigestMismatch
+from cosigner.server.models import b64u_decode, b64u_encode
+from cosigner.server.sessions import (
+    CLIENT_PARTICIPANT_ID,
+    RELAYER_PARTICIPANT_ID,
+    AppSession,
+    IssuedSession,
+    ThresholdClaims,
+    issue_threshold_token,
+)
+from cosigner.store import (
+    AuthSession,
+    KeyRecord,
+    NotFoundError,
+    ScopeMismatchError,
+    SessionExpiredError,
+    SessionScope,
+)
+
+KEY_ID_TAG: Final = b"cosigner/relayer-key-id/v1"
+KEY_ID_PREFIX: Final = "rk1_"
+MPC_SESSION_TTL_MS: Final = 60_000
+PARTICIPANT_IDS: Final = (CLIENT_PARTICIPANT_ID, RELAYER_PARTICIPANT_ID)
+
+
+def _lp(data: bytes) -> bytes:
+    return len(data).to_bytes(2, "big") + data
+
+
+def relayer_key_id(scheme_id: str, user_id: str, rp_id: str, client_verifying_share: bytes) -> str:
+    """``rk1_`` + base64url(SHA-256(tag || lp(scheme) || lp(user) || lp(rpId) || lp(share)))."""
+    digest = hashlib.sha256(
+        KEY_ID_TAG
+        + _lp(scheme_id.encode())
+        + _lp(user_id.encode())
+        + _lp(rp_id.encode())
+        + _lp(client_verifying_share)
+    ).digest()
+    return KEY_ID_PREFIX + b64u_encode(digest)
+
+
+def load_user_key(
+    ctx: ServerContext, scheme: ThresholdScheme, user_id: str, key_id: str
+) -> KeyRecord:
+    """The key, if it is this user's key of this scheme; ``not_found`` otherwise (no oracle)."""
+    try:
+        record = ctx.store.keys.get(key_id)
+    except NotFoundError:
+        record = None
+    if (
+        record is None
+        or record.user_id != user_id
+        or record.scheme_id != scheme.scheme_id
+        or record.rp_id != ctx.settings.rp_id
+    ):
+        raise NotFoundError(f"no {scheme.scheme_id} key {key_id!r} for this user")
+    return record
+
+
+def session_scope(user_id: str, rp_id: str, key_id: str) -> SessionScope:
+    return SessionScope(
+        user_id=user_id,
+        rp_id=rp_id,
+        relayer_key_id=key_id,
+        participant_ids=PARTICIPANT_IDS,
+        client_participant_id=CLIENT_PARTICIPANT_ID,
+        relayer_participant_id=RELAYER_PARTICIPANT_ID,
+    )
+
+
+def mint_session(
+    ctx: ServerContext,
+    scheme: ThresholdScheme,
+    app: AppSession,
+    key: KeyRecord,
+    *,
+    ttl_s: int | None,
+    max_uses: int | None,
+    cookie: bool,
+) -> tuple[AuthSession, IssuedSession]:
+    settings = ctx.settings
+    ttl = min(ttl_s or settings.threshold_session_ttl_s, settings.threshold_session_ttl_s)
+    uses = min(max_uses or settings.threshold_session_max_uses, settings.threshold_session_max_uses)
+    session_id = secrets.token_urlsafe(24)
+    record = ctx.store.auth_sessions.create(
+        session_id,
+        scheme_id=scheme.scheme_id,
+        scope=session_scope(app.user_id, key.rp_id, key.key_id),
+        max_uses=uses,
+        ttl_ms=ttl * 1000,
+    )
+    issued = issue_threshold_token(
+        ctx.codec,
+        scheme.token_kind,
+        user_id=app.user_id,
+        session_id=session_id,
+        relayer_key_id=key.key_id,
+        rp_id=key.rp_id,
+        participant_ids=PARTICIPANT_IDS,
+        expires_at_ms=record.expires_at_ms,
+        cookie=cookie,
+    )
+    ctx.audit(
+        "threshold_session",
+        app.user_id,
+        {
+            "scheme": scheme.scheme_id,
+            "relayerKeyId": key.key_id,
+            "sessionId": session_id,
+            "maxUses": uses,
+            "expiresAtMs": record.expires_at_ms,
+        },
+    )
+    return record, issued
+
+
+def check_session_live(ctx: ServerContext, claims: ThresholdClaims) -> AuthSession:
+    """The store's record of the session (revoked, expired or out of scope: refused)."""
+    try:
+        session = ctx.store.auth_sessions.get(claims.session_id)
+    except SessionExpiredError:
+        raise SessionExpired("the threshold session has expired: mint a new one") from None
+    except NotFoundError:
+        raise SessionExpired("the threshold session is gone: mint a new one") from None
+    if session.scope != claims.scope():
+        raise ScopeMismatchError("the threshold session is bound to another scope")
+    return session
+
+
+def check_key_scope(claims: ThresholdClaims, relayer_key_id: str) -> None:
+    if not hmac.compare_digest(claims.relayer_key_id.encode(), relayer_key_id.encode()):
+        raise ScopeMismatchError(
+            "this threshold session is for another key: mint a session for this relayerKeyId"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Authorization:
+    mpc_session_id: str
+    expires_at_ms: int
+    session: AuthSession
+
+
+def authorize(
+    ctx: ServerContext,
+    scheme: ThresholdScheme,
+    claims: ThresholdClaims,
+    relayer_key_id: str,
+    message: bytes,
+    *,
+    audit_data: Mapping[str, Any] | None = None,
+) -> Authorization:
+    """Spend one use of the session and bind ``message`` to a new single-use mpcSessionId."""
+    check_key_scope(claims, relayer_key_id)
+    load_user_key(ctx, scheme, claims.user_id, relayer_key_id)
+    try:
+        session = ctx.store.auth_sessions.consume_use(claims.session_id, scope=claims.scope())
+    except SessionExpiredError:
+        raise SessionExpired("the threshold session has expired: mint a new one") from None
+    except NotFoundError:
+        raise SessionExpired("the threshold session is gone: mint a new one") from None
+    mpc_session_id = secrets.token_urlsafe(32)
+    data = {
+        "user": claims.user_id,
+        "rpId": claims.rp_id,
+        "key": relayer_key_id,
+        "session": claims.session_id,
+        "message": b64u_encode(message),
+    }
+    record = ctx.store.sessions.put(
+        f"mpc_{scheme.name}",
+        mpc_session_id,
+        json.dumps(data, sort_keys=True).encode(),
+        ttl_ms=MPC_SESSION_TTL_MS,
+    )
+    ctx.metrics.authorizations.labels(scheme=scheme.name).inc()
+    ctx.audit(
+        "authorize",
+        claims.user_id,
+        {
+            "scheme": scheme.scheme_id,
+            "relayerKeyId": relayer_key_id,
+            "sessionId": claims.session_id,
+            "uses": session.uses,
+            "signingDigestSha256": hashlib.sha256(message).hexdigest(),
+            **dict(audit_data or {}),
+        },
+    )
+    return Authorization(mpc_session_id, record.expires_at_ms, session)
+
+
+def take_mpc_session(
+    ctx: ServerContext,
+    scheme: ThresholdScheme,
+    claims: ThresholdClaims,
+    mpc_session_id: str,
+    relayer_key_id: str,
+    signing_digest: bytes,
+) -> bytes:
+    """Consume the mpcSessionId; returns the authorized message.
+
+    Scope is checked before consuming (another user cannot burn the id);
+    the digest after (a wrong digest spends the id, so it cannot be probed).
+    """
+    check_key_scope(claims, relayer_key_id)
+    kind = f"mpc_{scheme.name}"
+    what = "mpcSessionId"
+    try:
+        record = ctx.store.sessions.get(kind, mpc_session_id)
+        data = json.loads(record.data)
+        if (
+            data.get("user") != claims.user_id
+            or data.get("key") != relayer_key_id
+            or data.get("session") != claims.session_id
+            or data.get("rpId") != claims.rp_id
+        ):
+            raise ScopeMismatchError(f"this {what} was authorized for another session or key")
+        ctx.store.sessions.take(kind, mpc_session_id)
+    except SessionExpiredError:
+        raise SessionExpired(f"the {what} has expired (60 s): authorize again") from None
+    except NotFoundError:
+        raise NotFoundError(
+            f"unknown {what}: it was used already, has expired or was never issued; authorize again"
+        ) from None
+    message = b64u_decode(str(data["message"]))
+    if not hmac.compare_digest(message, signing_digest):
+        raise SigningDigestMismatch(
+            f"the signing digest is not the one this {what} authorized; authorize it first"
+        )
+    return message
