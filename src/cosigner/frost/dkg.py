@@ -55,7 +55,6 @@ from cosigner.frost.identifier import Identifier, IdMapping, normalize_identifie
 from cosigner.frost.keys import (
     KeyPackage,
     PublicKeyPackage,
-    _ct_equal,
     default_identifiers,
     evaluate_polynomial,
     evaluate_vss,
@@ -70,6 +69,7 @@ from cosigner.frost.serialization import (
     SIGNATURE,
     U16,
     ListOf,
+    SecretSerializable,
     Serializable,
 )
 from cosigner.groups import Element, RandomBytes, system_random
@@ -147,7 +147,7 @@ def _elements(suite: Ciphersuite, values: Sequence[Element], what: str) -> tuple
     return out
 
 
-class Round1SecretPackage(Serializable):
+class Round1SecretPackage(SecretSerializable):
     """What a participant keeps between :func:`part1` and :func:`part2`: its polynomial."""
 
     TYPE_TAG = 8
@@ -195,13 +195,6 @@ class Round1SecretPackage(Serializable):
         self.min_signers = min_signers
         self.max_signers = max_signers
 
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Round1SecretPackage):
-            return NotImplemented
-        return _ct_equal(self.to_bytes(), other.to_bytes())
-
-    __hash__ = None  # type: ignore[assignment]
-
     def __repr__(self) -> str:
         return (
             f"Round1SecretPackage({self.suite.name}, identifier={int(self.identifier)}, "
@@ -247,7 +240,7 @@ class Round1Package(Serializable):
         )
 
 
-class Round2Package(Serializable):
+class Round2Package(SecretSerializable):
     """The secret share ``f_i(l)`` that participant ``i`` sends to participant ``l``."""
 
     TYPE_TAG = 9
@@ -259,18 +252,11 @@ class Round2Package(Serializable):
         self.suite = suite
         self.signing_share = signing_share % suite.group.order
 
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Round2Package):
-            return NotImplemented
-        return _ct_equal(self.to_bytes(), other.to_bytes())
-
-    __hash__ = None  # type: ignore[assignment]
-
     def __repr__(self) -> str:
         return f"Round2Package({self.suite.name}, <redacted>)"
 
 
-class Round2SecretPackage(Serializable):
+class Round2SecretPackage(SecretSerializable):
     """What a participant keeps between :func:`part2` and :func:`part3`: ``f_i(i)`` and ``C_i``."""
 
     TYPE_TAG = 10
@@ -313,13 +299,6 @@ class Round2SecretPackage(Serializable):
             raise InvalidParameters("the secret share does not match the commitment")
         self.min_signers = min_signers
         self.max_signers = max_signers
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Round2SecretPackage):
-            return NotImplemented
-        return _ct_equal(self.to_bytes(), other.to_bytes())
-
-    __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return (

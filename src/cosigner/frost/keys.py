@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Iterable, Sequence
 
 from cosigner.frost.ciphersuite import Ciphersuite
@@ -35,6 +34,7 @@ from cosigner.frost.serialization import (
     IdMap,
     ListOf,
     Optional,
+    SecretSerializable,
     Serializable,
 )
 from cosigner.groups import Element, RandomBytes, system_random
@@ -102,11 +102,7 @@ def compute_lagrange_coefficient(
     return num * pow(den, -1, q) % q
 
 
-def _ct_equal(a: bytes, b: bytes) -> bool:
-    return hmac.compare_digest(a, b)
-
-
-class SecretShare(Serializable):
+class SecretShare(SecretSerializable):
     """What a dealer sends to one participant: its share and the VSS commitment."""
 
     TYPE_TAG = 6
@@ -141,18 +137,11 @@ class SecretShare(Serializable):
             )
         return verifying_share, self.commitment[0]
 
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, SecretShare):
-            return NotImplemented
-        return _ct_equal(self.to_bytes(), other.to_bytes())
-
-    __hash__ = None  # type: ignore[assignment]
-
     def __repr__(self) -> str:
         return f"SecretShare({self.suite.name}, identifier={int(self.identifier)}, <redacted>)"
 
 
-class KeyPackage(Serializable):
+class KeyPackage(SecretSerializable):
     """One signer's key material: its secret share and the public values it signs for."""
 
     TYPE_TAG = 1
@@ -225,13 +214,6 @@ class KeyPackage(Serializable):
             verifying_key,
             len(share.commitment),
         )
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, KeyPackage):
-            return NotImplemented
-        return _ct_equal(self.to_bytes(), other.to_bytes())
-
-    __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return (

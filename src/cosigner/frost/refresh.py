@@ -69,14 +69,20 @@ from cosigner.frost.identifier import Identifier, IdMapping, normalize_identifie
 from cosigner.frost.keys import (
     KeyPackage,
     PublicKeyPackage,
-    _ct_equal,
     evaluate_polynomial,
     evaluate_vss,
     generate_coefficients,
     validate_num_of_signers,
     vss_commit,
 )
-from cosigner.frost.serialization import ELEMENT, IDENTIFIER, SCALAR, U16, ListOf, Serializable
+from cosigner.frost.serialization import (
+    ELEMENT,
+    IDENTIFIER,
+    SCALAR,
+    U16,
+    ListOf,
+    SecretSerializable,
+)
 from cosigner.groups import Element, RandomBytes, system_random
 
 
@@ -107,7 +113,7 @@ def _commitment_elements(
 # -- trusted dealer ----------------------------------------------------------------------
 
 
-class RefreshingShare(Serializable):
+class RefreshingShare(SecretSerializable):
     """What a refreshing dealer sends one participant: ``g(j)`` and ``[b_1 G, ...]``."""
 
     TYPE_TAG = 11
@@ -141,13 +147,6 @@ class RefreshingShare(Serializable):
         if evaluate_vss(self.suite, full, self.identifier) != image:
             raise InvalidSecretShare("the refreshing share does not match the dealer's commitment")
         return image
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, RefreshingShare):
-            return NotImplemented
-        return _ct_equal(self.to_bytes(), other.to_bytes())
-
-    __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return f"RefreshingShare({self.suite.name}, identifier={int(self.identifier)}, <redacted>)"
@@ -221,7 +220,7 @@ def refresh_share(refreshing_share: RefreshingShare, current_key_package: KeyPac
 # -- DKG ------------------------------------------------------------------------------
 
 
-class RefreshRound1SecretPackage(Serializable):
+class RefreshRound1SecretPackage(SecretSerializable):
     """What a participant keeps between refresh parts one and two: ``b_1 .. b_(t-1)``."""
 
     TYPE_TAG = 12
@@ -264,13 +263,6 @@ class RefreshRound1SecretPackage(Serializable):
         self.min_signers = min_signers
         self.max_signers = max_signers
 
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, RefreshRound1SecretPackage):
-            return NotImplemented
-        return _ct_equal(self.to_bytes(), other.to_bytes())
-
-    __hash__ = None  # type: ignore[assignment]
-
     def __repr__(self) -> str:
         return (
             f"RefreshRound1SecretPackage({self.suite.name}, identifier={int(self.identifier)}, "
@@ -278,7 +270,7 @@ class RefreshRound1SecretPackage(Serializable):
         )
 
 
-class RefreshRound2SecretPackage(Serializable):
+class RefreshRound2SecretPackage(SecretSerializable):
     """What a participant keeps between refresh parts two and three: ``g_i(i)``, commitment."""
 
     TYPE_TAG = 13
@@ -318,13 +310,6 @@ class RefreshRound2SecretPackage(Serializable):
             raise InvalidParameters("the secret share does not match the commitment")
         self.min_signers = min_signers
         self.max_signers = max_signers
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, RefreshRound2SecretPackage):
-            return NotImplemented
-        return _ct_equal(self.to_bytes(), other.to_bytes())
-
-    __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return (

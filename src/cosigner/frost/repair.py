@@ -40,15 +40,14 @@ from cosigner.frost.identifier import Identifier, normalize_identifiers
 from cosigner.frost.keys import (
     KeyPackage,
     PublicKeyPackage,
-    _ct_equal,
     compute_lagrange_coefficient,
     generate_coefficients,
 )
-from cosigner.frost.serialization import SCALAR, Serializable
+from cosigner.frost.serialization import SCALAR, SecretSerializable
 from cosigner.groups import RandomBytes
 
 
-class _RepairScalar(Serializable):
+class _RepairScalar(SecretSerializable):
     """A secret scalar exchanged during repair; never printed, compared in constant time."""
 
     FIELDS = (("value", SCALAR),)
@@ -57,14 +56,6 @@ class _RepairScalar(Serializable):
     def __init__(self, suite: Ciphersuite, value: int) -> None:
         self.suite = suite
         self.value = value % suite.group.order
-
-    def __eq__(self, other: object) -> bool:
-        if type(other) is not type(self):
-            return NotImplemented
-        assert isinstance(other, _RepairScalar)
-        return _ct_equal(self.to_bytes(), other.to_bytes())
-
-    __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.suite.name}, <redacted>)"

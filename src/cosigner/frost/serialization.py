@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hmac
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -483,6 +484,23 @@ class Serializable:
 
     def _field_values(self) -> tuple[Any, ...]:
         return (self.suite.name, *(getattr(self, name) for name, _ in self.FIELDS))
+
+
+class SecretSerializable(Serializable):
+    """A serializable object that carries secret material.
+
+    Equality compares the canonical encodings in constant time; the objects
+    are unhashable, so a secret never becomes a dict key or a set member by
+    accident. Subclasses write a ``__repr__`` that redacts the secret.
+    """
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        assert isinstance(other, SecretSerializable)
+        return hmac.compare_digest(self.to_bytes(), other.to_bytes())
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 def decode_any(data: bytes) -> Serializable:
