@@ -4,7 +4,8 @@ Every claim of speed the project makes comes from here (DESIGN.md, principle
 7): a benchmark times cosigner and, when it is installed, the peer
 implementation it is compared with, in the same process and the same run, and
 prints the medians side by side. This package holds what every benchmark
-shares: sample collection, medians and a description of the machine.
+shares: sample collection, medians, a description of the machine, ``t-of-n``
+group sizes, loading the peer and the cosigner/peer ratio of a report line.
 
 * :mod:`cosigner.bench.frost` - FROST key generation and signing against
   ``frost_rs`` (the ``bench`` extra).
@@ -14,10 +15,13 @@ shares: sample collection, medians and a description of the machine.
 
 from __future__ import annotations
 
+import importlib
+import importlib.metadata
 import os
 import platform
 import statistics
 from collections import defaultdict
+from types import ModuleType
 
 
 class Samples:
@@ -48,4 +52,72 @@ def machine_description() -> str:
     )
 
 
-__all__ = ["Samples", "machine_description"]
+def size_label(min_signers: int, max_signers: int) -> str:
+    return f"{min_signers}-of-{max_signers}"
+
+
+def parse_sizes(text: str) -> list[tuple[int, int]]:
+    """``"2-of-3,7-of-10"`` to ``[(2, 3), (7, 10)]``; raises ValueError with a reason."""
+    sizes: list[tuple[int, int]] = []
+    for item in text.split(","):
+        parts = item.strip().split("-of-")
+        if len(parts) != 2 or not all(p.isdigit() for p in parts):
+            raise ValueError(f"{item.strip()!r} is not a group size like 2-of-3")
+        t, n = int(parts[0]), int(parts[1])
+        if t < 2 or n < t:
+            raise ValueError(f"{item.strip()!r}: need 2 <= t <= n")
+        if (t, n) not in sizes:
+            sizes.append((t, n))
+    return sizes
+
+
+def import_peer(module: str, distribution: str) -> tuple[ModuleType, str] | None:
+    """The peer's package and its distribution's version, or None when it is not installed."""
+    try:
+        package = importlib.import_module(module)
+    except ImportError:
+        return None
+    try:
+        version = importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        version = "unknown version"
+    return package, version
+
+
+def is_peer_failure(exc: BaseException) -> bool:
+    """Whether the peer failed (report it and go on) rather than being interrupted.
+
+    The peers are pyo3 bindings, which report Rust panics as PanicException, a
+    BaseException; interrupts and exits must still propagate.
+    """
+    return isinstance(exc, Exception) or type(exc).__name__ == "PanicException"
+
+
+class PeerRatio:
+    """The ``ratio`` of a report line: cosigner's median over the peer's."""
+
+    cosigner_ms: float
+    peer_ms: float | None
+
+    @property
+    def ratio(self) -> float | None:
+        if self.peer_ms is None or self.peer_ms == 0:
+            return None
+        return self.cosigner_ms / self.peer_ms
+
+    def peer_and_ratio_text(self) -> tuple[str, str]:
+        """The peer's median and the ratio as report columns, ``-`` where unmeasured."""
+        peer = "-" if self.peer_ms is None else f"{self.peer_ms:.3f}"
+        ratio = "-" if self.ratio is None else f"{self.ratio:.2f}"
+        return peer, ratio
+
+
+__all__ = [
+    "PeerRatio",
+    "Samples",
+    "import_peer",
+    "is_peer_failure",
+    "machine_description",
+    "parse_sizes",
+    "size_label",
+]

@@ -38,8 +38,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib
-import importlib.metadata
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -48,7 +46,15 @@ from types import ModuleType
 from typing import Any, TextIO
 
 from cosigner import __version__, ecdsa
-from cosigner.bench import Samples, machine_description
+from cosigner.bench import (
+    PeerRatio,
+    Samples,
+    import_peer,
+    is_peer_failure,
+    machine_description,
+    parse_sizes,
+    size_label,
+)
 from cosigner.ecdsa.math import G, N, lagrange
 from cosigner.ecdsa.types import verify_ecdsa
 from cosigner.protocol import LocalNetwork, Protocol
@@ -80,24 +86,6 @@ class BenchError(Exception):
 
 def triples_op(batch: int) -> str:
     return f"triples, batch {batch}"
-
-
-def size_label(t: int, n: int) -> str:
-    return f"{t}-of-{n}"
-
-
-def parse_sizes(text: str) -> list[tuple[int, int]]:
-    sizes: list[tuple[int, int]] = []
-    for item in text.split(","):
-        parts = item.strip().split("-of-")
-        if len(parts) != 2 or not all(p.isdigit() for p in parts):
-            raise ValueError(f"{item.strip()!r} is not a group size like 2-of-3")
-        t, n = int(parts[0]), int(parts[1])
-        if t < 2 or n < t:
-            raise ValueError(f"{item.strip()!r}: need 2 <= t <= n")
-        if (t, n) not in sizes:
-            sizes.append((t, n))
-    return sizes
 
 
 def parse_batches(text: str) -> list[int]:
@@ -354,37 +342,19 @@ def _check_peer_signature(public_key: Any, signature: Any) -> None:
 
 def load_peer() -> Peer | None:
     """cait_sith when it is installed (``pip install 'cosigner[bench]'``), else None."""
-    try:
-        package = importlib.import_module("cait_sith")
-    except ImportError:
-        return None
-    try:
-        version = importlib.metadata.version("cait-sith-py")
-    except importlib.metadata.PackageNotFoundError:
-        version = "unknown version"
-    return Peer(package, version)
-
-
-def _is_peer_failure(exc: BaseException) -> bool:
-    # pyo3 reports Rust panics as PanicException, which derives from BaseException.
-    return isinstance(exc, Exception) or type(exc).__name__ == "PanicException"
+    found = import_peer("cait_sith", "cait-sith-py")
+    return None if found is None else Peer(*found)
 
 
 # -- report ------------------------------------------------------------------------------
 
 
 @dataclass
-class Line:
+class Line(PeerRatio):
     size: tuple[int, int]
     operation: str
     cosigner_ms: float
     peer_ms: float | None
-
-    @property
-    def ratio(self) -> float | None:
-        if self.peer_ms is None or self.peer_ms == 0:
-            return None
-        return self.cosigner_ms / self.peer_ms
 
 
 def _kb(values: Sequence[int]) -> str:
@@ -392,8 +362,7 @@ def _kb(values: Sequence[int]) -> str:
 
 
 def _format_line(line: Line) -> str:
-    peer = "-" if line.peer_ms is None else f"{line.peer_ms:.3f}"
-    ratio = "-" if line.ratio is None else f"{line.ratio:.2f}"
+    peer, ratio = line.peer_and_ratio_text()
     return (
         f"{size_label(*line.size):<8} {line.operation:<30} "
         f"{line.cosigner_ms:>11.3f} {peer:>11} {ratio:>7}"
@@ -500,7 +469,7 @@ def run(
             try:
                 theirs = peer.measure(t, n, repeat, batches)
             except BaseException as exc:
-                if not _is_peer_failure(exc):
+                if not is_peer_failure(exc):
                     raise
                 emit(f"cait-sith failed on {size_label(t, n)}: {exc!r}")
         measured[(t, n)] = (ours, theirs)

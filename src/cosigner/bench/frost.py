@@ -43,8 +43,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import importlib
-import importlib.metadata
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -53,7 +51,15 @@ from types import ModuleType
 from typing import Any, Literal, TextIO
 
 from cosigner import __version__, frost
-from cosigner.bench import Samples, machine_description
+from cosigner.bench import (
+    PeerRatio,
+    Samples,
+    import_peer,
+    is_peer_failure,
+    machine_description,
+    parse_sizes,
+    size_label,
+)
 from cosigner.frost import dkg
 from cosigner.frost.ciphersuite import Ciphersuite
 
@@ -96,25 +102,6 @@ _clock = time.perf_counter_ns
 
 class BenchError(Exception):
     """A benchmark run that produced a wrong result (a signature that does not verify)."""
-
-
-def size_label(min_signers: int, max_signers: int) -> str:
-    return f"{min_signers}-of-{max_signers}"
-
-
-def parse_sizes(text: str) -> list[tuple[int, int]]:
-    """``"2-of-3,7-of-10"`` to ``[(2, 3), (7, 10)]``; raises ValueError with a reason."""
-    sizes: list[tuple[int, int]] = []
-    for item in text.split(","):
-        parts = item.strip().split("-of-")
-        if len(parts) != 2 or not all(p.isdigit() for p in parts):
-            raise ValueError(f"{item.strip()!r} is not a group size like 2-of-3")
-        t, n = int(parts[0]), int(parts[1])
-        if t < 2 or n < t:
-            raise ValueError(f"{item.strip()!r}: need 2 <= t <= n")
-        if (t, n) not in sizes:
-            sizes.append((t, n))
-    return sizes
 
 
 def parse_suites(text: str) -> list[str]:
@@ -398,44 +385,24 @@ class Peer:
 
 def load_peer() -> Peer | None:
     """frost_rs when it is installed (``pip install 'cosigner[bench]'``), else None."""
-    try:
-        package = importlib.import_module("frost_rs")
-    except ImportError:
-        return None
-    try:
-        version = importlib.metadata.version("frost-rs")
-    except importlib.metadata.PackageNotFoundError:
-        version = "unknown version"
-    return Peer(package, version)
-
-
-def _is_peer_failure(exc: BaseException) -> bool:
-    # frost_rs reports every failure as a Rust panic, pyo3's PanicException, which
-    # derives from BaseException; interrupts and exits must still propagate.
-    return isinstance(exc, Exception) or type(exc).__name__ == "PanicException"
+    found = import_peer("frost_rs", "frost-rs")
+    return None if found is None else Peer(*found)
 
 
 # -- report ---------------------------------------------------------------------------
 
 
 @dataclass
-class Line:
+class Line(PeerRatio):
     suite: str
     size: tuple[int, int]
     operation: str
     cosigner_ms: float
     peer_ms: float | None
 
-    @property
-    def ratio(self) -> float | None:
-        if self.peer_ms is None or self.peer_ms == 0:
-            return None
-        return self.cosigner_ms / self.peer_ms
-
 
 def _format_line(line: Line) -> str:
-    peer = "-" if line.peer_ms is None else f"{line.peer_ms:.3f}"
-    ratio = "-" if line.ratio is None else f"{line.ratio:.2f}"
+    peer, ratio = line.peer_and_ratio_text()
     return (
         f"{line.suite:<10} {size_label(*line.size):<8} {line.operation:<24} "
         f"{line.cosigner_ms:>10.3f} {peer:>10} {ratio:>7}"
@@ -532,7 +499,7 @@ def run(
                 try:
                     theirs = peer.measure(suite, t, n, repeat)
                 except BaseException as exc:
-                    if not _is_peer_failure(exc):
+                    if not is_peer_failure(exc):
                         raise
                     emit(f"frost_rs failed on {suite} {size_label(t, n)}: {exc!r}")
             for operation in OPERATIONS:

@@ -32,7 +32,8 @@ Secret values never appear in a ``repr``.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -102,6 +103,17 @@ def _reader(data: bytes, type_tag: int, what: str) -> PayloadReader:
     return r
 
 
+@contextmanager
+def _decoding(what: str) -> Iterator[None]:
+    """Decoding failures in the body as :class:`KeyShareDecodeError`, naming ``what``."""
+    try:
+        yield
+    except DecodeError as exc:
+        raise KeyShareDecodeError(exc.message) from None
+    except ValueError as exc:
+        raise KeyShareDecodeError(f"{what}: {exc}") from None
+
+
 def _read_participants(r: PayloadReader) -> tuple[int, ...]:
     count = r.u16()
     ids = tuple(r.u32() for _ in range(count))
@@ -144,7 +156,7 @@ class KeyShare:
     @classmethod
     def from_bytes(cls, data: bytes) -> KeyShare:
         r = _reader(data, TYPE_KEY_SHARE, "key share")
-        try:
+        with _decoding("key share"):
             pid = r.u32()
             threshold = r.u16()
             participants = _read_participants(r)
@@ -152,10 +164,6 @@ class KeyShare:
             secret = r.scalar()
             r.finish()
             return cls(pid, threshold, participants, public_key, secret)
-        except DecodeError as exc:
-            raise KeyShareDecodeError(exc.message) from None
-        except ValueError as exc:
-            raise KeyShareDecodeError(f"key share: {exc}") from None
 
     def __repr__(self) -> str:
         return (
@@ -231,7 +239,7 @@ class TripleShare:
     @classmethod
     def from_bytes(cls, data: bytes) -> TripleShare:
         r = _reader(data, TYPE_TRIPLE_SHARE, "triple share")
-        try:
+        with _decoding("triple share"):
             pid = r.u32()
             triple_id = r.raw(32)
             threshold = r.u16()
@@ -241,10 +249,6 @@ class TripleShare:
             r.finish()
             triple = Triple(triple_id, threshold, participants, big_a, big_b, big_c)
             return cls(pid, triple, a, b, c)
-        except DecodeError as exc:
-            raise KeyShareDecodeError(exc.message) from None
-        except ValueError as exc:
-            raise KeyShareDecodeError(f"triple share: {exc}") from None
 
     def __repr__(self) -> str:
         state = ", consumed" if self._consumed else ""
@@ -313,7 +317,7 @@ class Presignature:
     @classmethod
     def from_bytes(cls, data: bytes) -> Presignature:
         r = _reader(data, TYPE_PRESIGNATURE, "presignature")
-        try:
+        with _decoding("presignature"):
             pid = r.u32()
             presignature_id = r.raw(32)
             threshold = r.u16()
@@ -324,10 +328,6 @@ class Presignature:
             sigma = r.scalar()
             r.finish()
             return cls(pid, presignature_id, threshold, participants, public_key, big_r, k, sigma)
-        except DecodeError as exc:
-            raise KeyShareDecodeError(exc.message) from None
-        except ValueError as exc:
-            raise KeyShareDecodeError(f"presignature: {exc}") from None
 
     def __repr__(self) -> str:
         state = ", consumed" if self._consumed else ""

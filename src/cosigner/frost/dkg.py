@@ -69,6 +69,7 @@ from cosigner.frost.serialization import (
     SIGNATURE,
     U16,
     ListOf,
+    PublicSerializable,
     SecretSerializable,
     Serializable,
 )
@@ -147,7 +148,25 @@ def _elements(suite: Ciphersuite, values: Sequence[Element], what: str) -> tuple
     return out
 
 
-class Round1SecretPackage(SecretSerializable):
+class SecretPackageBase(SecretSerializable):
+    """The fields every DKG and refresh secret package shares: its owner, ``t`` and ``n``.
+
+    Its ``__repr__`` shows those and redacts the rest.
+    """
+
+    __slots__ = ()
+    identifier: Identifier
+    min_signers: int
+    max_signers: int
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}({self.suite.name}, identifier={int(self.identifier)}, "
+            f"min_signers={self.min_signers}, max_signers={self.max_signers}, <redacted>)"
+        )
+
+
+class Round1SecretPackage(SecretPackageBase):
     """What a participant keeps between :func:`part1` and :func:`part2`: its polynomial."""
 
     TYPE_TAG = 8
@@ -195,14 +214,8 @@ class Round1SecretPackage(SecretSerializable):
         self.min_signers = min_signers
         self.max_signers = max_signers
 
-    def __repr__(self) -> str:
-        return (
-            f"Round1SecretPackage({self.suite.name}, identifier={int(self.identifier)}, "
-            f"min_signers={self.min_signers}, max_signers={self.max_signers}, <redacted>)"
-        )
 
-
-class Round1Package(Serializable):
+class Round1Package(PublicSerializable):
     """A participant's broadcast: its VSS commitment and proof of knowledge of the secret."""
 
     TYPE_TAG = 7
@@ -224,14 +237,6 @@ class Round1Package(Serializable):
             raise InvalidParameters(f"malformed proof of knowledge: {exc}") from None
         self.suite = suite
         self.proof_of_knowledge = bytes(proof_of_knowledge)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Round1Package):
-            return NotImplemented
-        return self.to_bytes() == other.to_bytes()
-
-    def __hash__(self) -> int:
-        return hash(self.to_bytes())
 
     def __repr__(self) -> str:
         return (
@@ -256,11 +261,13 @@ class Round2Package(SecretSerializable):
         return f"Round2Package({self.suite.name}, <redacted>)"
 
 
-class Round2SecretPackage(SecretSerializable):
-    """What a participant keeps between :func:`part2` and :func:`part3`: ``f_i(i)`` and ``C_i``."""
+class Round2SecretPackageBase(SecretPackageBase):
+    """What a participant keeps between parts two and three: its own share and its commitment.
 
-    TYPE_TAG = 10
-    TYPE_NAME = "dkg_round2_secret_package"
+    A subclass says which commitments it accepts and how they extend to the
+    full one the share is checked against (``share * G == sum_k C[k] * i^k``).
+    """
+
     FIELDS = (
         ("identifier", IDENTIFIER),
         ("commitment", ListOf(ELEMENT)),
@@ -289,22 +296,44 @@ class Round2SecretPackage(SecretSerializable):
         validate_num_of_signers(min_signers, max_signers)
         self.suite = suite
         self.identifier = Identifier.for_suite(suite, identifier)
-        self.commitment = _elements(suite, commitment, "a VSS commitment")
-        if len(self.commitment) != min_signers:
-            raise InvalidParameters(f"expected {min_signers} commitments")
+        self.commitment = self._checked_commitment(suite, commitment, min_signers)
         self.secret_share = secret_share % suite.group.order
-        if evaluate_vss(suite, self.commitment, self.identifier) != suite.group.base_mul(
-            self.secret_share
-        ):
+        full = self._full_commitment(suite, self.commitment)
+        if evaluate_vss(suite, full, self.identifier) != suite.group.base_mul(self.secret_share):
             raise InvalidParameters("the secret share does not match the commitment")
         self.min_signers = min_signers
         self.max_signers = max_signers
 
-    def __repr__(self) -> str:
-        return (
-            f"Round2SecretPackage({self.suite.name}, identifier={int(self.identifier)}, "
-            f"min_signers={self.min_signers}, max_signers={self.max_signers}, <redacted>)"
-        )
+    @staticmethod
+    def _checked_commitment(
+        suite: Ciphersuite, commitment: Sequence[Element], min_signers: int
+    ) -> tuple[Element, ...]:
+        raise NotImplementedError
+
+    @staticmethod
+    def _full_commitment(suite: Ciphersuite, commitment: Sequence[Element]) -> Sequence[Element]:
+        raise NotImplementedError
+
+
+class Round2SecretPackage(Round2SecretPackageBase):
+    """What a participant keeps between :func:`part2` and :func:`part3`: ``f_i(i)`` and ``C_i``."""
+
+    TYPE_TAG = 10
+    TYPE_NAME = "dkg_round2_secret_package"
+    __slots__ = ()
+
+    @staticmethod
+    def _checked_commitment(
+        suite: Ciphersuite, commitment: Sequence[Element], min_signers: int
+    ) -> tuple[Element, ...]:
+        out = _elements(suite, commitment, "a VSS commitment")
+        if len(out) != min_signers:
+            raise InvalidParameters(f"expected {min_signers} commitments")
+        return out
+
+    @staticmethod
+    def _full_commitment(suite: Ciphersuite, commitment: Sequence[Element]) -> Sequence[Element]:
+        return commitment
 
 
 # -- helpers shared with refresh ----------------------------------------------------------
@@ -331,6 +360,80 @@ def normalize_packages(
     return dict(sorted(out.items()))
 
 
+def check_round1_inputs(
+    own: Identifier, expected_count: int, round1: Mapping[Identifier, object]
+) -> None:
+    """The round-one package-set checks of ZF part2 and part3: one from every other participant."""
+    if len(round1) != expected_count:
+        raise InvalidDkgState(
+            f"expected round-one packages from {expected_count} other participants, "
+            f"got {len(round1)}"
+        )
+    if own in round1:
+        raise InvalidDkgState(f"the round-one packages include this participant's own ({own})")
+
+
+def check_commitment_lengths(
+    packages: Mapping[Identifier, Round1Package], expected: int, sent: str
+) -> None:
+    """Every package commits to ``expected`` elements, else name the sender.
+
+    ``sent`` says what a package held, with ``{}`` for its length.
+    """
+    for ident, package in packages.items():
+        if len(package.commitment) != expected:
+            raise InvalidDkgState(
+                f"participant {int(ident)} {sent.format(len(package.commitment))}; "
+                f"expected {expected}"
+            )
+
+
+def round1_packages_for(
+    secret_package: SecretPackageBase,
+    round1_packages: IdMapping[Round1Package],
+    commitment_length: int,
+    sent: str,
+) -> dict[Identifier, Round1Package]:
+    """The checked round-one packages of part two (see :func:`check_commitment_lengths`)."""
+    suite = secret_package.suite
+    packages = normalize_packages(suite, round1_packages, Round1Package, "round-one packages")
+    check_round1_inputs(secret_package.identifier, secret_package.max_signers - 1, packages)
+    check_commitment_lengths(packages, commitment_length, sent)
+    return packages
+
+
+def round2_inputs_for(
+    secret_package: SecretPackageBase,
+    round1_packages: IdMapping[Round1Package],
+    round2_packages: IdMapping[Round2Package],
+    commitment_length: int,
+    sent: str,
+) -> tuple[dict[Identifier, Round1Package], dict[Identifier, Round2Package]]:
+    """The checked round-one and round-two packages of part three."""
+    suite = secret_package.suite
+    r1 = normalize_packages(suite, round1_packages, Round1Package, "round-one packages")
+    r2 = normalize_packages(suite, round2_packages, Round2Package, "round-two packages")
+    check_round2_inputs(secret_package.identifier, secret_package.max_signers - 1, r1, r2)
+    check_commitment_lengths(r1, commitment_length, sent)
+    return r1, r2
+
+
+def sum_received_shares(
+    suite: Ciphersuite,
+    own: Identifier,
+    own_share: int,
+    shares: Mapping[Identifier, Round2Package],
+    commitments: Mapping[Identifier, Sequence[Element]],
+) -> int:
+    """``own_share`` plus every received share, each checked by :func:`verify_received_share`."""
+    q = suite.group.order
+    total = own_share
+    for ident, share in shares.items():
+        verify_received_share(suite, own, ident, share.signing_share, commitments[ident])
+        total = (total + share.signing_share) % q
+    return total
+
+
 def public_key_package_from_commitments(
     suite: Ciphersuite, commitments: Mapping[Identifier, Sequence[Element]]
 ) -> PublicKeyPackage:
@@ -350,6 +453,8 @@ def public_key_package_from_commitments(
 
 
 # -- the three parts --------------------------------------------------------------------
+
+_COMMITTED = "committed to {} coefficients"
 
 
 def part1(
@@ -388,20 +493,9 @@ def part2(
     """
     suite = secret_package.suite
     own = secret_package.identifier
-    packages = normalize_packages(suite, round1_packages, Round1Package, "round-one packages")
-    if len(packages) != secret_package.max_signers - 1:
-        raise InvalidDkgState(
-            f"expected round-one packages from {secret_package.max_signers - 1} other "
-            f"participants, got {len(packages)}"
-        )
-    if own in packages:
-        raise InvalidDkgState(f"the round-one packages include this participant's own ({own})")
-    for ident, package in packages.items():
-        if len(package.commitment) != secret_package.min_signers:
-            raise InvalidDkgState(
-                f"participant {int(ident)} committed to {len(package.commitment)} coefficients; "
-                f"expected {secret_package.min_signers}"
-            )
+    packages = round1_packages_for(
+        secret_package, round1_packages, secret_package.min_signers, _COMMITTED
+    )
     outgoing: dict[Identifier, Round2Package] = {}
     for ident, package in packages.items():
         verify_proof_of_knowledge(suite, ident, package.commitment[0], package.proof_of_knowledge)
@@ -427,13 +521,7 @@ def check_round2_inputs(
     round2: Mapping[Identifier, object],
 ) -> None:
     """The package-set checks of ZF part3, shared with the DKG refresh."""
-    if len(round1) != expected_count:
-        raise InvalidDkgState(
-            f"expected round-one packages from {expected_count} other participants, "
-            f"got {len(round1)}"
-        )
-    if own in round1:
-        raise InvalidDkgState(f"the round-one packages include this participant's own ({own})")
+    check_round1_inputs(own, expected_count, round1)
     if own in round2:
         raise InvalidDkgState(f"the round-two packages include this participant's own ({own})")
     if len(round1) != len(round2):
@@ -474,22 +562,13 @@ def part3(
     secret = round2_secret_package
     suite = secret.suite
     own = secret.identifier
-    r1 = normalize_packages(suite, round1_packages, Round1Package, "round-one packages")
-    r2 = normalize_packages(suite, round2_packages, Round2Package, "round-two packages")
-    check_round2_inputs(own, secret.max_signers - 1, r1, r2)
+    r1, r2 = round2_inputs_for(
+        secret, round1_packages, round2_packages, secret.min_signers, _COMMITTED
+    )
     commitments: dict[Identifier, tuple[Element, ...]] = {own: secret.commitment}
     for ident, package in r1.items():
-        if len(package.commitment) != secret.min_signers:
-            raise InvalidDkgState(
-                f"participant {int(ident)} committed to {len(package.commitment)} coefficients; "
-                f"expected {secret.min_signers}"
-            )
         commitments[ident] = package.commitment
-    q = suite.group.order
-    signing_share = secret.secret_share
-    for ident, share in r2.items():
-        verify_received_share(suite, own, ident, share.signing_share, commitments[ident])
-        signing_share = (signing_share + share.signing_share) % q
+    signing_share = sum_received_shares(suite, own, secret.secret_share, r2, commitments)
     verifying_share = suite.group.base_mul(signing_share)
     public = public_key_package_from_commitments(suite, dict(sorted(commitments.items())))
     if public.verifying_shares[own] != verifying_share:  # pragma: no cover - implied by the checks

@@ -34,8 +34,8 @@ from cosigner.frost.serialization import (
     IdMap,
     ListOf,
     Optional,
+    PublicSerializable,
     SecretSerializable,
-    Serializable,
 )
 from cosigner.groups import Element, RandomBytes, system_random
 
@@ -223,7 +223,7 @@ class KeyPackage(SecretSerializable):
         )
 
 
-class PublicKeyPackage(Serializable):
+class PublicKeyPackage(PublicSerializable):
     """The group's public key and every participant's verifying share."""
 
     TYPE_TAG = 2
@@ -249,14 +249,6 @@ class PublicKeyPackage(Serializable):
         if min_signers is not None and (type(min_signers) is not int or min_signers < 1):
             raise InvalidParameters("min_signers must be a positive integer")
         self.min_signers = min_signers
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, PublicKeyPackage):
-            return NotImplemented
-        return self.to_bytes() == other.to_bytes()
-
-    def __hash__(self) -> int:
-        return hash(self.to_bytes())
 
     def __repr__(self) -> str:
         return (

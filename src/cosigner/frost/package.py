@@ -25,7 +25,7 @@ from cosigner.frost.errors import CiphersuiteMismatch, InvalidSigningPackage
 from cosigner.frost.identifier import Identifier, IdMapping
 from cosigner.frost.keys import compute_lagrange_coefficient
 from cosigner.frost.round1 import SigningCommitments
-from cosigner.frost.serialization import BYTES, IdMap, Nested, Serializable
+from cosigner.frost.serialization import BYTES, IdMap, Nested, PublicSerializable
 from cosigner.groups import Element
 
 
@@ -41,7 +41,7 @@ class SigningData:
     lagrange: dict[Identifier, int]
 
 
-class SigningPackage(Serializable):
+class SigningPackage(PublicSerializable):
     """The commitments of every chosen signer and the message they sign."""
 
     TYPE_TAG = 5
@@ -125,14 +125,6 @@ class SigningPackage(Serializable):
         return SigningData(
             verifying_key, binding_factors, shares, group_commitment, challenge, lagrange
         )
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, SigningPackage):
-            return NotImplemented
-        return self.to_bytes() == other.to_bytes()
-
-    def __hash__(self) -> int:
-        return hash(self.to_bytes())
 
     def __repr__(self) -> str:
         return (

@@ -52,11 +52,13 @@ from cosigner.frost.ciphersuite import Ciphersuite
 from cosigner.frost.dkg import (
     Round1Package,
     Round2Package,
-    check_round2_inputs,
+    Round2SecretPackageBase,
+    SecretPackageBase,
     compute_proof_of_knowledge,
-    normalize_packages,
+    round1_packages_for,
+    round2_inputs_for,
+    sum_received_shares,
     verify_proof_of_knowledge,
-    verify_received_share,
 )
 from cosigner.frost.errors import (
     CiphersuiteMismatch,
@@ -220,7 +222,7 @@ def refresh_share(refreshing_share: RefreshingShare, current_key_package: KeyPac
 # -- DKG ------------------------------------------------------------------------------
 
 
-class RefreshRound1SecretPackage(SecretSerializable):
+class RefreshRound1SecretPackage(SecretPackageBase):
     """What a participant keeps between refresh parts one and two: ``b_1 .. b_(t-1)``."""
 
     TYPE_TAG = 12
@@ -263,59 +265,26 @@ class RefreshRound1SecretPackage(SecretSerializable):
         self.min_signers = min_signers
         self.max_signers = max_signers
 
-    def __repr__(self) -> str:
-        return (
-            f"RefreshRound1SecretPackage({self.suite.name}, identifier={int(self.identifier)}, "
-            f"min_signers={self.min_signers}, max_signers={self.max_signers}, <redacted>)"
-        )
 
-
-class RefreshRound2SecretPackage(SecretSerializable):
+class RefreshRound2SecretPackage(Round2SecretPackageBase):
     """What a participant keeps between refresh parts two and three: ``g_i(i)``, commitment."""
 
     TYPE_TAG = 13
     TYPE_NAME = "refresh_round2_secret_package"
-    FIELDS = (
-        ("identifier", IDENTIFIER),
-        ("commitment", ListOf(ELEMENT)),
-        ("secret_share", SCALAR),
-        ("min_signers", U16),
-        ("max_signers", U16),
-    )
-    __slots__ = (
-        "commitment",
-        "identifier",
-        "max_signers",
-        "min_signers",
-        "secret_share",
-        "suite",
-    )
+    __slots__ = ()
 
-    def __init__(
-        self,
-        suite: Ciphersuite,
-        identifier: int,
-        commitment: Sequence[Element],
-        secret_share: int,
-        min_signers: int,
-        max_signers: int,
-    ) -> None:
-        validate_num_of_signers(min_signers, max_signers)
-        self.suite = suite
-        self.identifier = Identifier.for_suite(suite, identifier)
-        self.commitment = _commitment_elements(suite, commitment, min_signers - 1)
-        self.secret_share = secret_share % suite.group.order
-        full = _with_zero_constant(suite, self.commitment)
-        if evaluate_vss(suite, full, self.identifier) != suite.group.base_mul(self.secret_share):
-            raise InvalidParameters("the secret share does not match the commitment")
-        self.min_signers = min_signers
-        self.max_signers = max_signers
+    @staticmethod
+    def _checked_commitment(
+        suite: Ciphersuite, commitment: Sequence[Element], min_signers: int
+    ) -> tuple[Element, ...]:
+        return _commitment_elements(suite, commitment, min_signers - 1)
 
-    def __repr__(self) -> str:
-        return (
-            f"RefreshRound2SecretPackage({self.suite.name}, identifier={int(self.identifier)}, "
-            f"min_signers={self.min_signers}, max_signers={self.max_signers}, <redacted>)"
-        )
+    @staticmethod
+    def _full_commitment(suite: Ciphersuite, commitment: Sequence[Element]) -> Sequence[Element]:
+        return _with_zero_constant(suite, commitment)
+
+
+_SENT = "sent {} refresh commitments"
 
 
 def refresh_dkg_part1(
@@ -348,21 +317,9 @@ def refresh_dkg_part2(
     """Refresh round two: check the others' packages, then send each ``l`` the share ``g_i(l)``."""
     suite = secret_package.suite
     own = secret_package.identifier
-    packages = normalize_packages(suite, round1_packages, Round1Package, "round-one packages")
-    if len(packages) != secret_package.max_signers - 1:
-        raise InvalidDkgState(
-            f"expected round-one packages from {secret_package.max_signers - 1} other "
-            f"participants, got {len(packages)}"
-        )
-    if own in packages:
-        raise InvalidDkgState(f"the round-one packages include this participant's own ({own})")
-    expected = secret_package.min_signers - 1
-    for ident, package in packages.items():
-        if len(package.commitment) != expected:
-            raise InvalidDkgState(
-                f"participant {int(ident)} sent {len(package.commitment)} refresh commitments; "
-                f"expected {expected}"
-            )
+    packages = round1_packages_for(
+        secret_package, round1_packages, secret_package.min_signers - 1, _SENT
+    )
     identity = suite.group.identity
     outgoing: dict[Identifier, Round2Package] = {}
     for ident, package in packages.items():
@@ -415,24 +372,16 @@ def refresh_dkg_shares(
         or old_public_key_package.verifying_shares.get(own) != old_key_package.verifying_share
     ):
         raise InvalidParameters("the old key package does not belong to the old public key package")
-    r1 = normalize_packages(suite, round1_packages, Round1Package, "round-one packages")
-    r2 = normalize_packages(suite, round2_packages, Round2Package, "round-two packages")
-    check_round2_inputs(own, secret.max_signers - 1, r1, r2)
+    r1, r2 = round2_inputs_for(
+        secret, round1_packages, round2_packages, secret.min_signers - 1, _SENT
+    )
     commitments: dict[Identifier, list[Element]] = {
         own: _with_zero_constant(suite, secret.commitment)
     }
     for ident, package in r1.items():
-        if len(package.commitment) != secret.min_signers - 1:
-            raise InvalidDkgState(
-                f"participant {int(ident)} sent {len(package.commitment)} refresh commitments; "
-                f"expected {secret.min_signers - 1}"
-            )
         commitments[ident] = _with_zero_constant(suite, package.commitment)
+    delta = sum_received_shares(suite, own, secret.secret_share, r2, commitments)
     q = suite.group.order
-    delta = secret.secret_share
-    for ident, share in r2.items():
-        verify_received_share(suite, own, ident, share.signing_share, commitments[ident])
-        delta = (delta + share.signing_share) % q
     signing_share = (old_key_package.signing_share + delta) % q
     verifying_share = suite.group.base_mul(signing_share)
 

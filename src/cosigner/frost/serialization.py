@@ -486,6 +486,18 @@ class Serializable:
         return (self.suite.name, *(getattr(self, name) for name, _ in self.FIELDS))
 
 
+class PublicSerializable(Serializable):
+    """A serializable object that carries no secret: equal and hashed by its canonical encoding."""
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, type(self)):
+            return NotImplemented
+        return self.to_bytes() == other.to_bytes()
+
+    def __hash__(self) -> int:
+        return hash(self.to_bytes())
+
+
 class SecretSerializable(Serializable):
     """A serializable object that carries secret material.
 

@@ -7,46 +7,29 @@ in the prime-order subgroup, scalars are 32-byte little-endian integers below
 libsodium refuses some inputs a protocol legitimately produces (multiplying
 by zero, results equal to the identity), so this module answers those cases
 itself: the identity is represented by its RFC 8032 encoding and handled
-before any call reaches libsodium.
+before any call reaches libsodium (the arithmetic shared with ristretto255
+lives in :mod:`cosigner.groups._sodium`).
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from nacl import bindings as _na
 
-from cosigner.errors import IdentityElementError, InvalidElementError
-from cosigner.groups.base import Element, Group
+from cosigner.errors import InvalidElementError
+from cosigner.groups._sodium import ORDER as ORDER
+from cosigner.groups._sodium import SodiumElement, SodiumGroup
+from cosigner.groups.base import Element
 
-ORDER = 2**252 + 27742317777372353535851937790883648493
 _P = 2**255 - 19
 _IDENTITY = b"\x01" + bytes(31)
 _BASE = bytes.fromhex("5866666666666666666666666666666666666666666666666666666666666666")
 
 
-class Ed25519Element(Element):
-    __slots__ = ("_enc",)
-    group: ClassVar[Group]
-
-    def __init__(self, enc: bytes) -> None:
-        self._enc = enc
-
-    @property
-    def is_identity(self) -> bool:
-        return self._enc == _IDENTITY
-
-    def _encode(self) -> bytes:
-        return self._enc
-
-    def __add__(self, other: Element) -> Element:
-        if not isinstance(other, Ed25519Element):
-            return NotImplemented
-        if self._enc == _IDENTITY:
-            return other
-        if other._enc == _IDENTITY:
-            return self
-        return Ed25519Element(_na.crypto_core_ed25519_add(self._enc, other._enc))
+class Ed25519Element(SodiumElement):
+    __slots__ = ()
+    _IDENTITY_ENCODING = _IDENTITY
+    _add = staticmethod(_na.crypto_core_ed25519_add)
+    _scalarmult = staticmethod(_na.crypto_scalarmult_ed25519_noclamp)
 
     def __sub__(self, other: Element) -> Element:
         if not isinstance(other, Ed25519Element):
@@ -64,43 +47,15 @@ class Ed25519Element(Element):
         # x == 0 only for the identity and (0, -1), which is not in the subgroup.
         return Ed25519Element(self._enc[:31] + bytes([self._enc[31] ^ 0x80]))
 
-    def __mul__(self, k: int) -> Element:
-        if not isinstance(k, int):
-            return NotImplemented
-        k %= ORDER
-        if k == 0 or self._enc == _IDENTITY:
-            return IDENTITY
-        return Ed25519Element(
-            _na.crypto_scalarmult_ed25519_noclamp(k.to_bytes(32, "little"), self._enc)
-        )
 
-
-class Ed25519Group(Group):
+class Ed25519Group(SodiumGroup):
     name = "ed25519"
-    order = ORDER
-    scalar_size = 32
-    element_size = 32
+    _ELEMENT = Ed25519Element
+    _base_scalarmult = staticmethod(_na.crypto_scalarmult_ed25519_base_noclamp)
+    _WRONG_SIZE = "an Ed25519 element is 32 bytes"
+    _IDENTITY_REFUSED = "the Ed25519 identity element is not a valid element here"
 
-    @property
-    def identity(self) -> Element:
-        return IDENTITY
-
-    @property
-    def generator(self) -> Element:
-        return GENERATOR
-
-    def base_mul(self, k: int) -> Element:
-        k %= ORDER
-        if k == 0:
-            return IDENTITY
-        return Ed25519Element(_na.crypto_scalarmult_ed25519_base_noclamp(k.to_bytes(32, "little")))
-
-    def decode_element(self, data: bytes) -> Element:
-        if not isinstance(data, bytes | bytearray) or len(data) != 32:
-            raise InvalidElementError("an Ed25519 element is 32 bytes")
-        data = bytes(data)
-        if data == _IDENTITY:
-            raise IdentityElementError("the Ed25519 identity element is not a valid element here")
+    def _check_encoding(self, data: bytes) -> None:
         if int.from_bytes(data, "little") & ((1 << 255) - 1) >= _P:
             raise InvalidElementError("non-canonical Ed25519 encoding (y >= p)")
         # is_valid_point: canonical, on the curve, in the prime-order subgroup, not small order.
@@ -108,16 +63,9 @@ class Ed25519Group(Group):
             raise InvalidElementError(
                 "not the encoding of an Ed25519 point in the prime-order subgroup"
             )
-        return Ed25519Element(data)
-
-    def encode_scalar(self, k: int) -> bytes:
-        return (k % ORDER).to_bytes(32, "little")
-
-    def _scalar_from_bytes(self, data: bytes) -> int:
-        return int.from_bytes(data, "little")
 
 
 ED25519 = Ed25519Group()
 Ed25519Element.group = ED25519
-IDENTITY = Ed25519Element(_IDENTITY)
-GENERATOR = Ed25519Element(_BASE)
+IDENTITY = Ed25519Element._IDENTITY = Ed25519Element(_IDENTITY)
+GENERATOR = Ed25519Group._GENERATOR = Ed25519Element(_BASE)

@@ -55,7 +55,7 @@ object serializes with ``to_bytes``/``from_bytes`` and is single-use.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Final
+from typing import ClassVar, Final, Generic, Self, TypeVar
 
 from cosigner.ecdsa.ot import _codec
 from cosigner.ecdsa.ot._state import SingleUse
@@ -117,6 +117,9 @@ def _read_inputs(r: _codec.Reader) -> list[tuple[int, int]]:
     return list(zip(flat[0::2], flat[1::2], strict=True))
 
 
+_Rot = TypeVar("_Rot", RandomOtReceiverState, RandomOtReceiverOutput, RandomOtSenderState)
+
+
 def _pair_shares(values: list[int]) -> list[int]:
     return [(x + y) % _Q for x, y in zip(values[0::2], values[1::2], strict=True)]
 
@@ -124,112 +127,85 @@ def _pair_shares(values: list[int]) -> list[int]:
 # -- states -----------------------------------------------------------------------------
 
 
-class LowerAwaitingChallenge(SingleUse):
+class _InputsState(SingleUse, Generic[_Rot]):
+    """The shape of the three states that hold a party's inputs and its random OT state."""
+
+    __slots__ = ("inputs", "rot")
+
+    rot: _Rot
+    inputs: list[tuple[int, int]]
+    _TAG: ClassVar[int]
+    _ROT_MISMATCH: ClassVar[str]
+
+    def __init__(self, rot: _Rot, inputs: list[tuple[int, int]]) -> None:
+        super().__init__()
+        if rot.count != len(inputs) or rot.batch_size != OTS_PER_TRIPLE:
+            raise OtParameterError("multiplication state parts disagree")
+        self.rot = rot
+        self.inputs = inputs
+
+    @classmethod
+    def _read_rot(cls, data: bytes) -> _Rot:
+        raise NotImplementedError
+
+    @property
+    def count(self) -> int:
+        return len(self.inputs)
+
+    def to_bytes(self) -> bytes:
+        self._check_storable()
+        w = _codec.Writer(self._TAG)
+        _write_inputs(w, self.inputs)
+        w.raw(self.rot.to_bytes())
+        return w.finish()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Self:
+        r = _codec.Reader(data, cls._TAG, cls.__name__)
+        inputs = _read_inputs(r)
+        rot = cls._read_rot(r.rest())
+        if rot.count != len(inputs) or rot.batch_size != OTS_PER_TRIPLE:
+            raise r.error(cls._ROT_MISMATCH)
+        return cls(rot, inputs)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(count={self.count}, <secret>)"
+
+
+class LowerAwaitingChallenge(_InputsState[RandomOtReceiverState]):
     """LOWER after :func:`multiply_batch_lower_start`, waiting for the RandomOtChallenge."""
 
-    __slots__ = ("inputs", "rot")
-
-    def __init__(self, rot: RandomOtReceiverState, inputs: list[tuple[int, int]]) -> None:
-        super().__init__()
-        if rot.count != len(inputs) or rot.batch_size != OTS_PER_TRIPLE:
-            raise OtParameterError("multiplication state parts disagree")
-        self.rot = rot
-        self.inputs = inputs
-
-    @property
-    def count(self) -> int:
-        return len(self.inputs)
-
-    def to_bytes(self) -> bytes:
-        self._check_storable()
-        w = _codec.Writer(_codec.TAG_LOWER_AWAITING_CHALLENGE)
-        _write_inputs(w, self.inputs)
-        w.raw(self.rot.to_bytes())
-        return w.finish()
+    __slots__ = ()
+    _TAG = _codec.TAG_LOWER_AWAITING_CHALLENGE
+    _ROT_MISMATCH = "the random OT state does not match the inputs"
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> LowerAwaitingChallenge:
-        r = _codec.Reader(data, _codec.TAG_LOWER_AWAITING_CHALLENGE, "LowerAwaitingChallenge")
-        inputs = _read_inputs(r)
-        rot = RandomOtReceiverState.from_bytes(r.rest())
-        if rot.count != len(inputs) or rot.batch_size != OTS_PER_TRIPLE:
-            raise r.error("the random OT state does not match the inputs")
-        return cls(rot, inputs)
-
-    def __repr__(self) -> str:
-        return f"LowerAwaitingChallenge(count={self.count}, <secret>)"
+    def _read_rot(cls, data: bytes) -> RandomOtReceiverState:
+        return RandomOtReceiverState.from_bytes(data)
 
 
-class LowerAwaitingCiphertexts(SingleUse):
+class LowerAwaitingCiphertexts(_InputsState[RandomOtReceiverOutput]):
     """LOWER after :func:`multiply_batch_lower_check`, waiting for the MtaCiphertexts."""
 
-    __slots__ = ("inputs", "rot")
-
-    def __init__(self, rot: RandomOtReceiverOutput, inputs: list[tuple[int, int]]) -> None:
-        super().__init__()
-        if rot.count != len(inputs) or rot.batch_size != OTS_PER_TRIPLE:
-            raise OtParameterError("multiplication state parts disagree")
-        self.rot = rot
-        self.inputs = inputs
-
-    @property
-    def count(self) -> int:
-        return len(self.inputs)
-
-    def to_bytes(self) -> bytes:
-        self._check_storable()
-        w = _codec.Writer(_codec.TAG_LOWER_AWAITING_CIPHERTEXTS)
-        _write_inputs(w, self.inputs)
-        w.raw(self.rot.to_bytes())
-        return w.finish()
+    __slots__ = ()
+    _TAG = _codec.TAG_LOWER_AWAITING_CIPHERTEXTS
+    _ROT_MISMATCH = "the random OT output does not match the inputs"
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> LowerAwaitingCiphertexts:
-        r = _codec.Reader(data, _codec.TAG_LOWER_AWAITING_CIPHERTEXTS, "LowerAwaitingCiphertexts")
-        inputs = _read_inputs(r)
-        rot = RandomOtReceiverOutput.from_bytes(r.rest())
-        if rot.count != len(inputs) or rot.batch_size != OTS_PER_TRIPLE:
-            raise r.error("the random OT output does not match the inputs")
-        return cls(rot, inputs)
-
-    def __repr__(self) -> str:
-        return f"LowerAwaitingCiphertexts(count={self.count}, <secret>)"
+    def _read_rot(cls, data: bytes) -> RandomOtReceiverOutput:
+        return RandomOtReceiverOutput.from_bytes(data)
 
 
-class HigherAwaitingCheck(SingleUse):
+class HigherAwaitingCheck(_InputsState[RandomOtSenderState]):
     """HIGHER after :func:`multiply_batch_higher_challenge`, waiting for the RandomOtCheck."""
 
-    __slots__ = ("inputs", "rot")
-
-    def __init__(self, rot: RandomOtSenderState, inputs: list[tuple[int, int]]) -> None:
-        super().__init__()
-        if rot.count != len(inputs) or rot.batch_size != OTS_PER_TRIPLE:
-            raise OtParameterError("multiplication state parts disagree")
-        self.rot = rot
-        self.inputs = inputs
-
-    @property
-    def count(self) -> int:
-        return len(self.inputs)
-
-    def to_bytes(self) -> bytes:
-        self._check_storable()
-        w = _codec.Writer(_codec.TAG_HIGHER_AWAITING_CHECK)
-        _write_inputs(w, self.inputs)
-        w.raw(self.rot.to_bytes())
-        return w.finish()
+    __slots__ = ()
+    _TAG = _codec.TAG_HIGHER_AWAITING_CHECK
+    _ROT_MISMATCH = "the random OT state does not match the inputs"
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> HigherAwaitingCheck:
-        r = _codec.Reader(data, _codec.TAG_HIGHER_AWAITING_CHECK, "HigherAwaitingCheck")
-        inputs = _read_inputs(r)
-        rot = RandomOtSenderState.from_bytes(r.rest())
-        if rot.count != len(inputs) or rot.batch_size != OTS_PER_TRIPLE:
-            raise r.error("the random OT state does not match the inputs")
-        return cls(rot, inputs)
-
-    def __repr__(self) -> str:
-        return f"HigherAwaitingCheck(count={self.count}, <secret>)"
+    def _read_rot(cls, data: bytes) -> RandomOtSenderState:
+        return RandomOtSenderState.from_bytes(data)
 
 
 class HigherAwaitingMtaChallenge(SingleUse):

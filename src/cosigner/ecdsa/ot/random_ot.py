@@ -359,6 +359,28 @@ class RandomOtSenderOutput:
 # -- states -----------------------------------------------------------------------------
 
 
+def _write_session(w: _codec.Writer, sid: bytes, batch_size: int, count: int, nonce: bytes) -> None:
+    """The start both states share: ``sid``, the header and the extension's nonce."""
+    w.var_bytes(sid)
+    _write_header(w, batch_size, count)
+    w.raw(nonce)
+
+
+def _read_session(r: _codec.Reader) -> tuple[bytes, int, int, bytes]:
+    """``(sid, batch_size, count, nonce)``, as :func:`_write_session` wrote them."""
+    sid = r.var_bytes("sid", MAX_SID_SIZE)
+    batch_size, count = _read_header(r)
+    nonce = r.take(NONCE_SIZE, "nonce")
+    return sid, batch_size, count, nonce
+
+
+def _take_matrix(r: _codec.Reader, batch_size: int, count: int, what: str) -> U8Array:
+    """``T`` or ``Q``, of shape ``(count, λ, rows / 8)``."""
+    width = adjusted_size(batch_size) // 8
+    data = r.take(count * LAMBDA * width, what)
+    return np.frombuffer(data, dtype=np.uint8).reshape(count, LAMBDA, width)
+
+
 class RandomOtReceiverState(SingleUse):
     """R between its steps: session, choice bits (with padding) and ``T``. Secret, single-use."""
 
@@ -385,9 +407,7 @@ class RandomOtReceiverState(SingleUse):
     def to_bytes(self) -> bytes:
         self._check_storable()
         w = _codec.Writer(_codec.TAG_RANDOM_OT_RECEIVER_STATE)
-        w.var_bytes(self.sid)
-        _write_header(w, self.batch_size, self.count)
-        w.raw(self.nonce)
+        _write_session(w, self.sid, self.batch_size, self.count, self.nonce)
         w.raw(self.choices)
         w.raw(self.t.tobytes())
         return w.finish()
@@ -395,15 +415,12 @@ class RandomOtReceiverState(SingleUse):
     @classmethod
     def from_bytes(cls, data: bytes) -> RandomOtReceiverState:
         r = _codec.Reader(data, _codec.TAG_RANDOM_OT_RECEIVER_STATE, "RandomOtReceiverState")
-        sid = r.var_bytes("sid", MAX_SID_SIZE)
-        batch_size, count = _read_header(r)
+        sid, batch_size, count, nonce = _read_session(r)
         width = adjusted_size(batch_size) // 8
-        nonce = r.take(NONCE_SIZE, "nonce")
         choices = r.take(count * width, "choices")
-        t = r.take(count * LAMBDA * width, "T")
+        t = _take_matrix(r, batch_size, count, "T")
         r.done()
-        array = np.frombuffer(t, dtype=np.uint8).reshape(count, LAMBDA, width)
-        return cls(sid, batch_size, count, nonce, choices, array)
+        return cls(sid, batch_size, count, nonce, choices, t)
 
     def __repr__(self) -> str:
         return f"RandomOtReceiverState(count={self.count}, batch_size={self.batch_size}, <secret>)"
@@ -444,9 +461,7 @@ class RandomOtSenderState(SingleUse):
     def to_bytes(self) -> bytes:
         self._check_storable()
         w = _codec.Writer(_codec.TAG_RANDOM_OT_SENDER_STATE)
-        w.var_bytes(self.sid)
-        _write_header(w, self.batch_size, self.count)
-        w.raw(self.nonce)
+        _write_session(w, self.sid, self.batch_size, self.count, self.nonce)
         w.raw(self.seed)
         w.raw(self.delta)
         w.raw(self.q.tobytes())
@@ -455,16 +470,12 @@ class RandomOtSenderState(SingleUse):
     @classmethod
     def from_bytes(cls, data: bytes) -> RandomOtSenderState:
         r = _codec.Reader(data, _codec.TAG_RANDOM_OT_SENDER_STATE, "RandomOtSenderState")
-        sid = r.var_bytes("sid", MAX_SID_SIZE)
-        batch_size, count = _read_header(r)
-        width = adjusted_size(batch_size) // 8
-        nonce = r.take(NONCE_SIZE, "nonce")
+        sid, batch_size, count, nonce = _read_session(r)
         seed = r.take(SEED_SIZE, "seed")
         delta = r.take(LAMBDA_BYTES, "delta")
-        q = r.take(count * LAMBDA * width, "Q")
+        q = _take_matrix(r, batch_size, count, "Q")
         r.done()
-        array = np.frombuffer(q, dtype=np.uint8).reshape(count, LAMBDA, width)
-        return cls(sid, batch_size, count, nonce, seed, delta, array)
+        return cls(sid, batch_size, count, nonce, seed, delta, q)
 
     def __repr__(self) -> str:
         return f"RandomOtSenderState(count={self.count}, batch_size={self.batch_size}, <secret>)"
