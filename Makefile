@@ -14,7 +14,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/cosigner demo
+	COSIGNER_STORE_URL=sqlite:///./cosigner.db $(BIN)/cosigner serve --host 127.0.0.1 --port 8080
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests

@@ -5,12 +5,18 @@
   independent verifier where one is installed (``cryptography`` for Ed25519,
   libsecp256k1 through ``coincurve`` for BIP-340) and by
   :func:`cosigner.frost.verify` otherwise.
+* ``cosigner demo --server URL`` - the client flow against a running server
+  (register, log in, keygen, sign on EVM and NEAR, verify); see
+  :mod:`cosigner.client.demo`.
 * ``cosigner bench frost`` - FROST timings, side by side with ``frost_rs`` when
   it is installed; see :mod:`cosigner.bench.frost`.
 * ``cosigner bench chains`` - build_intent and finalize per chain payload kind,
   side by side with eth-account for EVM; see :mod:`cosigner.bench.chains`.
 * ``cosigner bench ecdsa`` - threshold ECDSA keygen, triples, presign and sign,
   side by side with cait-sith when it is installed; see :mod:`cosigner.bench.ecdsa`.
+* ``cosigner bench multisig`` - the multisig server end to end (DKG, proposal to
+  ready) with owners as concurrent clients; see :mod:`cosigner.bench.multisig`.
+* ``cosigner multisig ...`` - the multisig owner's commands; see :mod:`cosigner.multisig.cli`.
 * ``cosigner serve`` - the co-signing server (``COSIGNER_*`` environment
   variables; see :mod:`cosigner.server.settings`).
 * ``cosigner --version``.
@@ -295,11 +301,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"cosigner {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    commands.add_parser(
+    demo_parser = commands.add_parser(
         "demo",
         help="DKG, 2-of-3 signing and independent verification in every FROST ciphersuite",
         description="For each FROST ciphersuite: a 2-of-3 DKG, a signature by two of the "
-        "three, and a check of it by an independent verifier where one is installed.",
+        "three, and a check of it by an independent verifier where one is installed. "
+        "With --server: the client flow against a running cosigner server instead.",
+    )
+    demo_parser.add_argument(
+        "--server",
+        metavar="URL",
+        help="run the client flow against this server (register, log in, keygen, sign on "
+        "EVM and NEAR, verify), e.g. http://127.0.0.1:8080",
+    )
+    demo_parser.add_argument(
+        "--origin",
+        metavar="URL",
+        help="the passkey origin with --server (default: the server URL, 127.0.0.1 "
+        "written localhost); one of the server's COSIGNER_ORIGINS",
     )
 
     bench = commands.add_parser("bench", help="time cosigner against its peers")
@@ -340,6 +359,11 @@ def build_parser() -> argparse.ArgumentParser:
     from cosigner.bench import ecdsa as ecdsa_bench
 
     ecdsa_bench.add_parser(benchmarks)
+    from cosigner.bench import multisig as multisig_bench
+    from cosigner.multisig import cli as multisig_cli
+
+    multisig_bench.add_parser(benchmarks)
+    multisig_cli.add_parser(commands)
 
     serve_parser = commands.add_parser(
         "serve",
@@ -366,6 +390,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "demo":
+        if args.server:
+            from cosigner.client.demo import run_server_demo
+
+            return run_server_demo(args.server, origin=args.origin)
+        if args.origin:
+            parser.error("--origin goes with --server")
         return demo()
     handler: Callable[[argparse.Namespace], int] = args.handler
     return handler(args)

@@ -40,6 +40,7 @@ def make_settings(**overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "session_secret": Secret(b"s" * 32),
         "ed25519_master_secret": Secret(b"m" * 32),
+        "secp256k1_master_secret": Secret(b"k" * 32),
         "rp_id": RP_ID,
         "origins": (ORIGIN,),
         "purge_interval_s": 0,

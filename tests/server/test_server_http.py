@@ -18,7 +18,10 @@ def test_health_and_readiness(server: Server) -> None:
     assert ready == {
         "ok": True,
         "store": "memory",
-        "schemes": {"threshold-ed25519-frost-2p-v1": True},
+        "schemes": {
+            "threshold-ed25519-frost-2p-v1": True,
+            "threshold-secp256k1-ecdsa-2p-v1": True,
+        },
     }
 
 

@@ -41,12 +41,15 @@ with warnings.catch_warnings():
     _key = _wallet.keygen()
     APP_TOKEN = _wallet.app_token or ""
     THRESHOLD_TOKEN = _wallet.session(_key)["sessionToken"]
+    _ecdsa_key = _wallet.client.keygen("ecdsa")
+    ECDSA_TOKEN = _wallet.client.connect_session(_ecdsa_key).token
 
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 schema.config.phases.coverage.enabled = False
 schema.config.phases.stateful.enabled = False
 
 THRESHOLD_ROUTES = ("/threshold-ed25519/authorize", "/threshold-ed25519/sign/")
+ECDSA_ROUTES = ("/threshold-ecdsa/authorize", "/threshold-ecdsa/sign/", "/threshold-ecdsa/presign/")
 CHECKS: list[Any] = [
     not_a_server_error,
     response_schema_conformance,
@@ -64,5 +67,7 @@ CHECKS: list[Any] = [
 )
 def test_api_conforms(case: Any) -> None:
     token = THRESHOLD_TOKEN if case.path.startswith(THRESHOLD_ROUTES) else APP_TOKEN
+    if case.path.startswith(ECDSA_ROUTES):
+        token = ECDSA_TOKEN
     case.headers = {**(case.headers or {}), "Authorization": f"Bearer {token}"}
     case.call_and_validate(checks=CHECKS)

@@ -30,6 +30,7 @@ from cosigner.store import (
     AuditChainError,
     InvalidStageTransitionError,
     InvalidStoreArgumentError,
+    LastIdentityError,
     NotFoundError,
     PoolEmptyError,
     PresignatureStatus,
@@ -194,6 +195,27 @@ def test_concurrent_takes_have_one_winner(harness: Harness) -> None:
     outcomes = race(20, lambda i: (a if i % 2 else b).sessions.take("mpc", "once"))
     assert sum(not isinstance(o, StoreError) for o in outcomes) == 1
     assert all(isinstance(o, NotFoundError) for o in outcomes if isinstance(o, StoreError))
+
+
+# -- session versions -----------------------------------------------------------------------
+
+
+def test_session_versions_start_at_zero_and_bump(store: Store) -> None:
+    versions = store.session_versions
+    assert versions.current("alice") == 0
+    assert [versions.bump("alice") for _ in range(3)] == [1, 2, 3]
+    assert versions.current("alice") == 3
+    assert versions.current("bob") == 0
+    assert versions.bump("user:with:colons") == 1
+    with pytest.raises(InvalidStoreArgumentError):
+        versions.bump("")
+
+
+def test_concurrent_bumps_each_get_their_own_version(harness: Harness) -> None:
+    a, b = harness.open(), harness.open()
+    outcomes = race(20, lambda i: (a if i % 2 else b).session_versions.bump("alice"))
+    assert sorted(o for o in outcomes if isinstance(o, int)) == list(range(1, 21))
+    assert b.session_versions.current("alice") == 20
 
 
 # -- threshold sessions ---------------------------------------------------------------------
@@ -542,6 +564,67 @@ def test_pool_ids_are_never_reused(store: Store) -> None:
         pool.put("rk-1", "empty", secret=b"")
 
 
+def test_pool_reserve_a_named_presignature(store: Store, clock: FakeClock) -> None:
+    pool = store.presignatures
+    for i in range(3):
+        pool.put("rk-1", f"p{i}", secret=SECRET, public=bytes([i]))
+    named = pool.reserve("rk-1", presignature_id="p1")
+    assert (named.presignature_id, named.public) == ("p1", b"\x01")
+    with pytest.raises(PoolEmptyError):
+        pool.reserve("rk-1", presignature_id="p1")
+    with pytest.raises(PoolEmptyError):
+        pool.reserve("rk-1", presignature_id="never-put")
+    with pytest.raises(PoolEmptyError):
+        pool.reserve("rk-2", presignature_id="p0")  # ids are per key
+    assert pool.reserve("rk-1").presignature_id == "p0"
+    assert pool.available("rk-1") == 1
+    clock.advance(RESERVATION_TTL_MS)
+    assert pool.reserve("rk-1", presignature_id="p2").presignature_id == "p2"
+    assert pool.status("rk-1", "p1") is PresignatureStatus.DISCARDED  # swept on the way
+    assert pool.consume("rk-1", "p2").secret == SECRET
+
+
+def test_pool_available_total_by_scheme(store: Store, clock: FakeClock) -> None:
+    pool = store.presignatures
+    for key in ("rk-1", "rk-2"):
+        for i in range(3):
+            pool.put(key, f"p{i}", secret=SECRET, scheme="ecdsa-2p")
+    pool.put("rk-1", "other", secret=SECRET, scheme="other-scheme")
+    pool.put("rk-1", "bare", secret=SECRET)
+    assert pool.available_total("ecdsa-2p") == 6
+    assert pool.available_total("other-scheme") == 1
+    assert pool.available_total("never") == 0
+    pool.reserve("rk-1")
+    pool.reserve("rk-2", presignature_id="p2")
+    assert pool.available_total("ecdsa-2p") == 4
+    pool.discard("rk-2", "p0")  # available -> discarded
+    pool.discard("rk-2", "p2")  # reserved -> discarded: was not counted as available
+    pool.discard("rk-2", "p2")
+    assert pool.available_total("ecdsa-2p") == 3
+    pool.consume("rk-1", "p0")
+    clock.advance(RESERVATION_TTL_MS)
+    pool.reserve("rk-2")
+    assert pool.available_total("ecdsa-2p") == 2
+    assert pool.available_total("other-scheme") == 1
+    with pytest.raises(InvalidStoreArgumentError):
+        pool.put("rk-1", "bad", secret=SECRET, scheme="")
+    with pytest.raises(InvalidStoreArgumentError):
+        pool.available_total("")
+
+
+def test_concurrent_named_reserves_have_one_winner(harness: Harness) -> None:
+    a, b = harness.open(), harness.open()
+    for i in range(3):
+        a.presignatures.put("rk-1", f"p{i}", secret=SECRET, scheme="s")
+    outcomes = race(
+        20, lambda i: (a if i % 2 else b).presignatures.reserve("rk-1", presignature_id="p1")
+    )
+    wins = [o for o in outcomes if not isinstance(o, StoreError)]
+    assert len(wins) == 1
+    assert all(isinstance(o, PoolEmptyError) for o in outcomes if isinstance(o, StoreError))
+    assert a.presignatures.available_total("s") == 2
+
+
 def test_concurrent_reserves_never_share(harness: Harness) -> None:
     a, b = harness.open(), harness.open()
     for i in range(10):
@@ -589,6 +672,41 @@ def test_identities(store: Store, clock: FakeClock) -> None:
         ids.get("google-oidc", "sub-1")
     assert [i.subject for i in ids.list_for_user("alice")] == ["cred:1"]
     assert ids.link("google-oidc", "sub-1", "bob").user_id == "bob"
+
+
+def test_unlink_unless_last(store: Store) -> None:
+    ids = store.identities
+    ids.link("google-oidc", "sub-1", "alice")
+    ids.link("passkey", "cred:1", "alice")
+    ids.link("passkey", "cred:2", "bob")
+    with pytest.raises(NotFoundError):
+        ids.unlink_unless_last("passkey", "cred:2", user_id="alice")
+    with pytest.raises(NotFoundError):
+        ids.unlink_unless_last("passkey", "never", user_id="alice")
+    with pytest.raises(LastIdentityError) as caught:
+        ids.unlink_unless_last("passkey", "cred:2", user_id="bob")
+    assert caught.value.code == "last_identity"
+    ids.unlink_unless_last("google-oidc", "sub-1", user_id="alice")
+    with pytest.raises(LastIdentityError):
+        ids.unlink_unless_last("passkey", "cred:1", user_id="alice")
+    assert [i.subject for i in ids.list_for_user("alice")] == ["cred:1"]
+    assert [i.subject for i in ids.list_for_user("bob")] == ["cred:2"]
+
+
+@pytest.mark.parametrize("count", [2, 5])
+def test_concurrent_unlinks_always_leave_one_identity(harness: Harness, count: int) -> None:
+    a, b = harness.open(), harness.open()
+    for i in range(count):
+        a.identities.link("passkey", f"cred:{i}", "alice")
+    outcomes = race(
+        count,
+        lambda i: (a if i % 2 else b).identities.unlink_unless_last(
+            "passkey", f"cred:{i}", user_id="alice"
+        ),
+    )
+    refused = [o for o in outcomes if isinstance(o, StoreError)]
+    assert len(refused) == 1 and isinstance(refused[0], LastIdentityError)
+    assert len(a.identities.list_for_user("alice")) == 1
 
 
 # -- WebAuthn credentials ---------------------------------------------------------------------
@@ -755,8 +873,10 @@ def test_sql_migrations_are_recorded_once(harness: Harness) -> None:
         pytest.skip("schema migrations are a SQL-backend feature")
     harness.open()
     harness.open()
-    rows = _sql_rows(harness.url, "SELECT version, name FROM cosigner_schema_migrations")
-    assert rows == [(1, "initial schema")]
+    rows = _sql_rows(
+        harness.url, "SELECT version, name FROM cosigner_schema_migrations ORDER BY version"
+    )
+    assert rows == [(1, "initial schema"), (2, "session versions and presignature schemes")]
 
 
 def test_sqlite_file_is_in_wal_mode(tmp_path: Path) -> None:
@@ -787,6 +907,20 @@ def test_newer_schema_is_refused(harness: Harness) -> None:
     with pytest.raises(SchemaVersionError) as caught:
         harness.open()
     assert caught.value.code == "store_schema_too_new"
+
+
+def test_redis_schema_1_is_upgraded_on_open(harness: Harness) -> None:
+    if harness.name != "redis":
+        pytest.skip("the Redis schema version lives in the namespace's meta hash")
+    import redis
+
+    meta = f"cosigner:{{{harness.namespace}}}:meta"
+    with redis.Redis.from_url(harness.url) as client:
+        client.hset(meta, "schema_version", 1)
+        store = harness.open()
+        assert int(client.hget(meta, "schema_version")) == 2  # type: ignore[arg-type]
+    store.presignatures.put("rk-1", "p", secret=SECRET, scheme="s")
+    assert store.presignatures.available_total("s") == 1
 
 
 def test_redis_ttls_are_set_with_pexpire(harness: Harness) -> None:

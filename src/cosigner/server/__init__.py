@@ -6,7 +6,8 @@
 * :mod:`.sessions` - app and threshold session tokens;
 * :mod:`.auth` - passkeys, Google, identities;
 * :mod:`.threshold` - what every two-party scheme shares (sessions, authorize);
-* :mod:`.routes` - health, ``/session/*``, ``/threshold-ed25519/*``;
+* :mod:`.routes` - health, ``/session/*``, ``/threshold-ed25519/*``, ``/threshold-ecdsa/*``
+  (shared parts in :mod:`.routes.threshold_common`);
 * :mod:`.crypto` - state encryption at rest and key export;
 * :mod:`.metrics` - Prometheus metrics.
 """

@@ -25,15 +25,20 @@ from fastapi.openapi.utils import get_openapi
 from starlette.middleware import Middleware
 
 from cosigner import __version__
-from cosigner.keys import SCHEME_ED25519_2P_V1
+from cosigner.keys import SCHEME_ECDSA_2P_V1, SCHEME_ED25519_2P_V1
 from cosigner.server import auth
 from cosigner.server.context import ServerContext, ThresholdScheme
 from cosigner.server.errors import CatchAllMiddleware, install_error_handlers
 from cosigner.server.google import GoogleVerifier
 from cosigner.server.limits import BodyLimitMiddleware
 from cosigner.server.metrics import Metrics, MetricsMiddleware
-from cosigner.server.routes import ed25519, health, session
-from cosigner.server.sessions import THRESHOLD_ED25519_KIND, AppSessions, TokenCodec
+from cosigner.server.routes import dashboard, ecdsa, ed25519, health, multisig, session
+from cosigner.server.sessions import (
+    THRESHOLD_ECDSA_KIND,
+    THRESHOLD_ED25519_KIND,
+    AppSessions,
+    TokenCodec,
+)
 from cosigner.server.settings import Settings
 from cosigner.store import Clock, Store, system_clock
 
@@ -41,7 +46,8 @@ log = logging.getLogger("cosigner.server")
 
 DESCRIPTION = (
     "Threshold co-signing: passkey and Google login, app and threshold sessions, "
-    "two-party FROST(Ed25519). Errors are `{code, message}`."
+    "two-party FROST(Ed25519) and two-party threshold ECDSA (secp256k1) with distributed "
+    "presign sessions and a presignature pool. Errors are `{code, message}`."
 )
 
 
@@ -71,6 +77,14 @@ def build_context(
             token_kind=THRESHOLD_ED25519_KIND,
             algorithm="ed25519",
             master_secret=settings.ed25519_master_secret,
+        ),
+        ecdsa.NAME: ThresholdScheme.build(
+            name=ecdsa.NAME,
+            route="threshold-ecdsa",
+            scheme_id=SCHEME_ECDSA_2P_V1,
+            token_kind=THRESHOLD_ECDSA_KIND,
+            algorithm="secp256k1",
+            master_secret=settings.secp256k1_master_secret,
         ),
     }
     return ServerContext(
@@ -136,7 +150,8 @@ def create_app(
         if settings.purge_interval_s:
             task = asyncio.create_task(_purge_periodically(store, settings.purge_interval_s))
         try:
-            yield
+            async with multisig.lifespan(app):
+                yield
         finally:
             if task is not None:
                 task.cancel()
@@ -160,9 +175,12 @@ def create_app(
     app.state.metrics = ctx.metrics
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(dashboard.router)
     app.include_router(auth.router)
     app.include_router(session.router)
     app.include_router(ed25519.router)
+    multisig.install(app, ctx)
+    app.include_router(ecdsa.router)
 
     def openapi() -> dict[str, Any]:
         return _openapi(app)

@@ -58,7 +58,6 @@ from cosigner.server.errors import (
     Forbidden,
     IdentityConflict,
     InvalidChallenge,
-    LastIdentity,
     NotVerified,
     ProviderDisabled,
 )
@@ -597,9 +596,8 @@ def unlink(body: UnlinkRequest, response: Response, app: AppSessionDep, ctx: Ctx
     if identity is None or identity.user_id != app.user_id:
         raise NotFoundError(f"no {body.provider} identity with this subject for this user")
     verify_step_up(ctx, app.user_id, "unlink", body.step_up)
-    if len(ctx.store.identities.list_for_user(app.user_id)) <= 1:
-        raise LastIdentity("this is the user's last identity; link another one first")
-    ctx.store.identities.unlink(body.provider, body.subject, user_id=app.user_id)
+    # One atomic step: of two concurrent unlinks, the user keeps at least one identity.
+    ctx.store.identities.unlink_unless_last(body.provider, body.subject, user_id=app.user_id)
     if body.provider == PASSKEY:
         ctx.store.credentials.delete(decode(body.subject))
     ctx.app_sessions.rotate_version(app.user_id)

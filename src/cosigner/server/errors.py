@@ -145,8 +145,8 @@ class IdentityConflict(ServerError):
     code = "identity_conflict"
 
 
-class LastIdentity(ServerError):
-    code = "last_identity"
+class PresignSessionExpired(ServerError):
+    code = "presign_session_expired"
 
 
 class CsrfFailed(ServerError):

@@ -15,7 +15,8 @@ of one kind is refused where another is required:
 
 A token is only a claim: each app session also has a store record (so
 logout and refresh revoke it), and each user a session *version* (so
-unlinking an identity revokes all the user's app sessions at once). Expiry
+unlinking an identity revokes all the user's app sessions at once: a counter
+in the store, bumped atomically, :class:`cosigner.store.SessionVersionStore`). Expiry
 is checked against the server's clock.
 
 Cookie mode puts the token in a ``Secure; HttpOnly; SameSite=Strict``
@@ -40,7 +41,6 @@ from starlette.responses import Response
 
 from cosigner.server.errors import CsrfFailed, SessionExpired, Unauthorized
 from cosigner.store import (
-    AlreadyExistsError,
     Clock,
     NotFoundError,
     SessionExpiredError,
@@ -67,8 +67,6 @@ CLIENT_PARTICIPANT_ID: Final = 1
 RELAYER_PARTICIPANT_ID: Final = 2
 
 _SESSION_RECORD: Final = "app_session"
-_VERSION_RECORD: Final = "app_session_version"
-_VERSION_TTL_MS: Final = 10 * 365 * 24 * 3600 * 1000
 
 
 class TokenCodec:
@@ -259,34 +257,14 @@ class AppSessions:
         self._ttl_ms = ttl_s * 1000
         self._clock = clock
 
-    # The session version: a random value per user; replacing it revokes every session.
-
-    def _version(self, user_id: str, *, create: bool) -> str | None:
-        sessions = self._store.sessions
-        try:
-            return sessions.get(_VERSION_RECORD, user_id).data.decode()
-        except SessionExpiredError:
-            if not create:
-                return None
-            sessions.delete(_VERSION_RECORD, user_id)
-        except NotFoundError:
-            if not create:
-                return None
-        fresh = secrets.token_urlsafe(16)
-        try:
-            sessions.put(_VERSION_RECORD, user_id, fresh.encode(), ttl_ms=_VERSION_TTL_MS)
-        except AlreadyExistsError:
-            return sessions.get(_VERSION_RECORD, user_id).data.decode()
-        return fresh
+    # The session version: a counter per user in the store; bumping it revokes every session.
 
     def rotate_version(self, user_id: str) -> None:
         """Revoke every app session of the user (a new one must be issued afterwards)."""
-        self._store.sessions.delete(_VERSION_RECORD, user_id)
-        self._version(user_id, create=True)
+        self._store.session_versions.bump(user_id)
 
     def issue(self, user_id: str, *, cookie: bool) -> IssuedSession:
-        version = self._version(user_id, create=True)
-        assert version is not None
+        version = self._store.session_versions.current(user_id)
         session_id = secrets.token_urlsafe(24)
         expires = self._clock() + self._ttl_ms
         record = json.dumps({"user": user_id, "ver": version}).encode()
@@ -308,7 +286,12 @@ class AppSessions:
     ) -> AppSession:
         claims = self._codec.verify(token, APP_SESSION_KIND)
         session_id, version = claims.get("sid"), claims.get("ver")
-        if not isinstance(session_id, str) or not isinstance(version, str) or not session_id:
+        if (
+            not isinstance(session_id, str)
+            or not session_id
+            or not isinstance(version, int)
+            or isinstance(version, bool)
+        ):
             raise Unauthorized("the app session token lacks its session claims")
         if via_cookie:
             check_csrf(claims, method, csrf)
@@ -321,13 +304,12 @@ class AppSessions:
             raise Unauthorized(
                 "this app session was logged out or refreshed already: log in again"
             ) from None
-        current = self._version(user_id, create=False)
+        current = self._store.session_versions.current(user_id)
         if (
             not isinstance(record, dict)
             or record.get("user") != user_id
-            or current is None
-            or not hmac.compare_digest(current.encode(), version.encode())
-            or not hmac.compare_digest(str(record.get("ver", "")).encode(), version.encode())
+            or current != version
+            or record.get("ver") != version
         ):
             raise Unauthorized("this app session was revoked: log in again")
         return AppSession(

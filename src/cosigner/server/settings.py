@@ -113,6 +113,7 @@ class Settings:
     threshold_session_max_uses: int = MAX_THRESHOLD_SESSION_USES
     challenge_ttl_s: int = 300
     signing_session_ttl_s: int = 60
+    presign_session_ttl_s: int = 120
     max_body_bytes: int = 64 * 1024
     google_client_ids: tuple[str, ...] = ()
     google_issuers: tuple[str, ...] = ("https://accounts.google.com", "accounts.google.com")
@@ -130,6 +131,7 @@ class Settings:
         _in_range("APP_SESSION_TTL_S", self.app_session_ttl_s, 60, 90 * 24 * 3600)
         _in_range("CHALLENGE_TTL_S", self.challenge_ttl_s, 10, 3600)
         _in_range("SIGNING_SESSION_TTL_S", self.signing_session_ttl_s, 5, 300)
+        _in_range("PRESIGN_SESSION_TTL_S", self.presign_session_ttl_s, 10, 300)
         _in_range("MAX_BODY_BYTES", self.max_body_bytes, 1024, 16 * 1024 * 1024)
         _in_range("PURGE_INTERVAL_S", self.purge_interval_s, 0, 24 * 3600)
 
@@ -193,6 +195,7 @@ class Settings:
             threshold_session_max_uses=_int("THRESHOLD_SESSION_MAX_USES", get, 20),
             challenge_ttl_s=_int("CHALLENGE_TTL_S", get, 300),
             signing_session_ttl_s=_int("SIGNING_SESSION_TTL_S", get, 60),
+            presign_session_ttl_s=_int("PRESIGN_SESSION_TTL_S", get, 120),
             max_body_bytes=_int("MAX_BODY_BYTES", get, 64 * 1024),
             google_client_ids=_list(get("GOOGLE_CLIENT_IDS", "")),
             google_issuers=_list(

@@ -10,7 +10,9 @@ ECDSA routes run the same code:
 * :func:`authorize` spends one use, atomically, and binds one signing
   digest to a fresh single-use ``mpcSessionId`` valid 60 s;
 * :func:`take_mpc_session` consumes that id at signing time, after checking
-  the caller's scope, and refuses a digest other than the authorized one.
+  the caller's scope, and refuses a digest other than the authorized one
+  (:func:`check_mpc_session` and :func:`spend_mpc_session` are its two
+  halves, for a route that must do something in between).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from cosigner.errors import CosignerError
 from cosigner.server.context import ServerContext, ThresholdScheme
 from cosigner.server.errors import SessionExpired, SigningDigestMismatch
 from cosigner.server.models import b64u_decode, b64u_encode
@@ -47,6 +50,12 @@ KEY_ID_TAG: Final = b"cosigner/relayer-key-id/v1"
 KEY_ID_PREFIX: Final = "rk1_"
 MPC_SESSION_TTL_MS: Final = 60_000
 PARTICIPANT_IDS: Final = (CLIENT_PARTICIPANT_ID, RELAYER_PARTICIPANT_ID)
+
+
+class MasterSecretMismatch(CosignerError):
+    """A stored key whose public key the configured master secret no longer derives."""
+
+    code = "master_secret_mismatch"
 
 
 def _lp(data: bytes) -> bytes:
@@ -215,6 +224,63 @@ def authorize(
     return Authorization(mpc_session_id, record.expires_at_ms, session)
 
 
+def check_mpc_session(
+    ctx: ServerContext,
+    scheme: ThresholdScheme,
+    claims: ThresholdClaims,
+    mpc_session_id: str,
+    relayer_key_id: str,
+    signing_digest: bytes,
+) -> bytes:
+    """Check an mpcSessionId without consuming it; returns the authorized message.
+
+    Scope is checked first (another user cannot burn the id). A digest other
+    than the authorized one spends the id, so it cannot be probed. Follow
+    with :func:`spend_mpc_session`, which makes the id single-use.
+    """
+    check_key_scope(claims, relayer_key_id)
+    kind = f"mpc_{scheme.name}"
+    what = "mpcSessionId"
+    try:
+        record = ctx.store.sessions.get(kind, mpc_session_id)
+    except SessionExpiredError:
+        raise SessionExpired(f"the {what} has expired (60 s): authorize again") from None
+    except NotFoundError:
+        raise _unknown_mpc_session() from None
+    data = json.loads(record.data)
+    if (
+        data.get("user") != claims.user_id
+        or data.get("key") != relayer_key_id
+        or data.get("session") != claims.session_id
+        or data.get("rpId") != claims.rp_id
+    ):
+        raise ScopeMismatchError(f"this {what} was authorized for another session or key")
+    message = b64u_decode(str(data["message"]))
+    if not hmac.compare_digest(message, signing_digest):
+        spend_mpc_session(ctx, scheme, mpc_session_id)
+        raise SigningDigestMismatch(
+            f"the signing digest is not the one this {what} authorized; authorize it first"
+        )
+    return message
+
+
+def spend_mpc_session(ctx: ServerContext, scheme: ThresholdScheme, mpc_session_id: str) -> None:
+    """Consume the mpcSessionId; of concurrent calls exactly one succeeds (``not_found`` else)."""
+    try:
+        ctx.store.sessions.take(f"mpc_{scheme.name}", mpc_session_id)
+    except SessionExpiredError:
+        raise SessionExpired("the mpcSessionId has expired (60 s): authorize again") from None
+    except NotFoundError:
+        raise _unknown_mpc_session() from None
+
+
+def _unknown_mpc_session() -> NotFoundError:
+    return NotFoundError(
+        "unknown mpcSessionId: it was used already, has expired or was never issued; "
+        "authorize again"
+    )
+
+
 def take_mpc_session(
     ctx: ServerContext,
     scheme: ThresholdScheme,
@@ -223,34 +289,7 @@ def take_mpc_session(
     relayer_key_id: str,
     signing_digest: bytes,
 ) -> bytes:
-    """Consume the mpcSessionId; returns the authorized message.
-
-    Scope is checked before consuming (another user cannot burn the id);
-    the digest after (a wrong digest spends the id, so it cannot be probed).
-    """
-    check_key_scope(claims, relayer_key_id)
-    kind = f"mpc_{scheme.name}"
-    what = "mpcSessionId"
-    try:
-        record = ctx.store.sessions.get(kind, mpc_session_id)
-        data = json.loads(record.data)
-        if (
-            data.get("user") != claims.user_id
-            or data.get("key") != relayer_key_id
-            or data.get("session") != claims.session_id
-            or data.get("rpId") != claims.rp_id
-        ):
-            raise ScopeMismatchError(f"this {what} was authorized for another session or key")
-        ctx.store.sessions.take(kind, mpc_session_id)
-    except SessionExpiredError:
-        raise SessionExpired(f"the {what} has expired (60 s): authorize again") from None
-    except NotFoundError:
-        raise NotFoundError(
-            f"unknown {what}: it was used already, has expired or was never issued; authorize again"
-        ) from None
-    message = b64u_decode(str(data["message"]))
-    if not hmac.compare_digest(message, signing_digest):
-        raise SigningDigestMismatch(
-            f"the signing digest is not the one this {what} authorized; authorize it first"
-        )
+    """Check and consume the mpcSessionId; returns the authorized message."""
+    message = check_mpc_session(ctx, scheme, claims, mpc_session_id, relayer_key_id, signing_digest)
+    spend_mpc_session(ctx, scheme, mpc_session_id)
     return message

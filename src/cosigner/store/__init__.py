@@ -33,6 +33,7 @@ from cosigner.store.base import (
     PresignaturePool,
     PresignSessionStore,
     SessionStore,
+    SessionVersionStore,
     Store,
 )
 from cosigner.store.errors import (
@@ -40,6 +41,7 @@ from cosigner.store.errors import (
     AuditChainError,
     InvalidStageTransitionError,
     InvalidStoreArgumentError,
+    LastIdentityError,
     NotFoundError,
     PoolEmptyError,
     PresignatureUnavailableError,
@@ -163,6 +165,7 @@ __all__ = [
     "InvalidStoreArgumentError",
     "KeyRecord",
     "KeyStore",
+    "LastIdentityError",
     "NotFoundError",
     "PoolEmptyError",
     "PresignSession",
@@ -180,6 +183,7 @@ __all__ = [
     "SessionRecord",
     "SessionScope",
     "SessionStore",
+    "SessionVersionStore",
     "SignCountError",
     "StageRegressionError",
     "StaleSessionStateError",

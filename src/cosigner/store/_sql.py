@@ -9,6 +9,10 @@ transaction, whose ``WHERE`` clause carries the whole precondition:
 * threshold-session use: ``UPDATE ... SET uses = uses + 1 WHERE uses <
   max_uses AND expires_at_ms > now RETURNING ...``;
 * take: ``DELETE ... RETURNING ...``;
+* session-version bump: ``INSERT ... ON CONFLICT DO UPDATE SET version =
+  version + 1 RETURNING version``;
+* unlink unless last: the user's identity rows are locked (``FOR UPDATE``,
+  in one order) and counted before the row is deleted;
 * pool reserve: ``UPDATE ... WHERE presignature_id = (SELECT ... LIMIT 1
   FOR UPDATE SKIP LOCKED) RETURNING ...`` so concurrent reservers on
   PostgreSQL skip each other's rows instead of queueing on them;
@@ -32,6 +36,9 @@ from typing import Any, Final, Protocol
 
 from cosigner.store.audit import GENESIS_HASH, chain_entry
 from cosigner.store.base import (
+    UNLINK_DONE,
+    UNLINK_LAST,
+    UNLINK_MISSING,
     AuditLog,
     AuthSessionStore,
     CredentialStore,
@@ -40,6 +47,7 @@ from cosigner.store.base import (
     PresignaturePool,
     PresignSessionStore,
     SessionStore,
+    SessionVersionStore,
     Store,
     StorePart,
 )
@@ -291,6 +299,34 @@ class SqlSessionStore(_SqlPart, SessionStore):
         return self._take(kind, session_id) is not None
 
 
+# -- session versions ---------------------------------------------------------------------
+
+
+class SqlSessionVersionStore(_SqlPart, SessionVersionStore):
+    def _load(self, user_id: str) -> int:
+        with self._read() as tx:
+            tx.execute(
+                "SELECT version FROM cosigner_session_versions"
+                " WHERE namespace = %s AND user_id = %s",
+                (self._ns, user_id),
+            )
+            row = tx.one()
+        return 0 if row is None else int(row[0])
+
+    def _increment(self, user_id: str, now: int) -> int:
+        with self._write() as tx:
+            tx.execute(
+                "INSERT INTO cosigner_session_versions (namespace, user_id, version, updated_at_ms)"
+                " VALUES (%s, %s, 1, %s) ON CONFLICT (namespace, user_id) DO UPDATE"
+                " SET version = cosigner_session_versions.version + 1,"
+                " updated_at_ms = excluded.updated_at_ms RETURNING version",
+                (self._ns, user_id, now),
+            )
+            row = tx.one()
+        assert row is not None, "an upsert returns its row"
+        return int(row[0])
+
+
 # -- threshold sessions -------------------------------------------------------------------
 
 _AUTH_COLUMNS: Final = "session_id, scheme_id, scope, max_uses, uses, created_at_ms, expires_at_ms"
@@ -469,21 +505,38 @@ _RETIRE: Final = "status = %s, public = NULL, secret = NULL, finished_at_ms = %s
 
 class SqlPresignaturePool(_SqlPart, PresignaturePool):
     def _insert(
-        self, key_id: str, presignature_id: str, public: bytes, secret: bytes, now: int
+        self,
+        key_id: str,
+        presignature_id: str,
+        public: bytes,
+        secret: bytes,
+        now: int,
+        scheme: str,
     ) -> bool:
         with self._write() as tx:
             return (
                 tx.execute(
-                    "INSERT INTO cosigner_presignatures"
-                    " (namespace, key_id, presignature_id, status, public, secret, created_at_ms)"
-                    " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                    (self._ns, key_id, presignature_id, "available", public, secret, now),
+                    "INSERT INTO cosigner_presignatures (namespace, key_id, presignature_id,"
+                    " status, public, secret, created_at_ms, scheme)"
+                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                    (self._ns, key_id, presignature_id, "available", public, secret, now, scheme),
                 )
                 == 1
             )
 
-    def _reserve(self, key_id: str, now: int, expires_at_ms: int) -> Reservation | None:
+    def _reserve(
+        self, key_id: str, now: int, expires_at_ms: int, presignature_id: str | None
+    ) -> Reservation | None:
         d = self._db.dialect
+        if presignature_id is None:
+            pick = (
+                " AND presignature_id = (SELECT presignature_id FROM cosigner_presignatures"
+                "  WHERE namespace = %s AND key_id = %s AND status = 'available'"
+                f"  ORDER BY {d.presignature_order} LIMIT 1{d.skip_locked})"
+            )
+            pick_params: tuple[Any, ...] = (self._ns, key_id)
+        else:
+            pick, pick_params = " AND presignature_id = %s", (presignature_id,)
         with self._write() as tx:
             # Expired reservations are retired for good, never put back (see PresignaturePool).
             tx.execute(
@@ -498,11 +551,8 @@ class SqlPresignaturePool(_SqlPart, PresignaturePool):
                 "UPDATE cosigner_presignatures SET status = 'reserved',"
                 " reserved_at_ms = %s, reservation_expires_at_ms = %s"
                 " WHERE namespace = %s AND key_id = %s AND status = 'available'"
-                " AND presignature_id = (SELECT presignature_id FROM cosigner_presignatures"
-                "  WHERE namespace = %s AND key_id = %s AND status = 'available'"
-                f"  ORDER BY {d.presignature_order} LIMIT 1{d.skip_locked})"
-                " RETURNING presignature_id, public",
-                (now, expires_at_ms, self._ns, key_id, self._ns, key_id),
+                f"{pick} RETURNING presignature_id, public",
+                (now, expires_at_ms, self._ns, key_id, *pick_params),
             )
             row = tx.one()
         if row is None:
@@ -552,6 +602,16 @@ class SqlPresignaturePool(_SqlPart, PresignaturePool):
                 "SELECT COUNT(*) FROM cosigner_presignatures"
                 " WHERE namespace = %s AND key_id = %s AND status = 'available'",
                 (self._ns, key_id),
+            )
+            row = tx.one()
+        return 0 if row is None else int(row[0])
+
+    def _count_available_total(self, scheme: str) -> int:
+        with self._read() as tx:
+            tx.execute(
+                "SELECT COUNT(*) FROM cosigner_presignatures"
+                " WHERE namespace = %s AND scheme = %s AND status = 'available'",
+                (self._ns, scheme),
             )
             row = tx.one()
         return 0 if row is None else int(row[0])
@@ -633,6 +693,28 @@ class SqlIdentityStore(_SqlPart, IdentityStore):
                 )
                 > 0
             )
+
+    def _delete_unless_last(self, provider: str, subject: str, user_id: str) -> str:
+        with self._write() as tx:
+            # Lock every identity of the user, in one order: a concurrent unlink of another
+            # of them waits here, then sees this one gone.
+            tx.execute(
+                "SELECT provider, subject FROM cosigner_identities"
+                " WHERE namespace = %s AND user_id = %s ORDER BY provider, subject"
+                f"{self._db.dialect.for_update}",
+                (self._ns, user_id),
+            )
+            linked = {(row[0], row[1]) for row in tx.all()}
+            if (provider, subject) not in linked:
+                return UNLINK_MISSING
+            if len(linked) <= 1:
+                return UNLINK_LAST
+            tx.execute(
+                "DELETE FROM cosigner_identities WHERE namespace = %s"
+                " AND provider = %s AND subject = %s AND user_id = %s",
+                (self._ns, provider, subject, user_id),
+            )
+        return UNLINK_DONE
 
 
 _CREDENTIAL_COLUMNS: Final = (
@@ -807,6 +889,7 @@ class SqlStore(Store):
             raise
         self.keys = SqlKeyStore(backend, namespace, clock)
         self.sessions = SqlSessionStore(backend, namespace, clock)
+        self.session_versions = SqlSessionVersionStore(backend, namespace, clock)
         self.auth_sessions = SqlAuthSessionStore(backend, namespace, clock)
         self.presign_sessions = SqlPresignSessionStore(backend, namespace, clock)
         self.presignatures = SqlPresignaturePool(backend, namespace, clock)

@@ -14,6 +14,8 @@ operations:
 * a presign-session compare-and-swap on (version, expiry, scope, stage)
   (:class:`PresignSessionStore`, seed 000 "Atomic Transitions");
 * reserve, consume and discard of presignatures (:class:`PresignaturePool`);
+* an increment-or-insert of a per-user counter (:class:`SessionVersionStore`);
+* an unlink that refuses a user's last identity (:class:`IdentityStore`);
 * a serialized append to the audit hash chain (:class:`AuditLog`).
 
 When an atomic primitive refuses, the base class reads the record again to
@@ -36,6 +38,7 @@ from cosigner.store.errors import (
     AuditChainError,
     InvalidStageTransitionError,
     InvalidStoreArgumentError,
+    LastIdentityError,
     NotFoundError,
     PoolEmptyError,
     PresignatureUnavailableError,
@@ -77,6 +80,9 @@ from cosigner.store.records import (
 )
 
 MAX_CREDENTIAL_ID_BYTES: Final = 1023
+UNLINK_DONE: Final = "unlinked"
+UNLINK_MISSING: Final = "missing"
+UNLINK_LAST: Final = "last"
 AUDIT_PAGE: Final = 500
 _NAMESPACE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
@@ -199,6 +205,28 @@ class SessionStore(StorePart, ABC):
     def _take(self, kind: str, session_id: str) -> SessionRecord | None: ...
     @abstractmethod
     def _delete(self, kind: str, session_id: str) -> bool: ...
+
+
+class SessionVersionStore(StorePart, ABC):
+    """A version number per user, for revoking all of a user's app sessions at once.
+
+    A user nobody bumped is at version 0. :meth:`bump` is one atomic
+    increment-or-insert, so of N concurrent bumps each gets its own new
+    version and the last one written is the highest.
+    """
+
+    def current(self, user_id: str) -> int:
+        """The user's version: 0 until the first :meth:`bump`."""
+        return self._load(check_id("user_id", user_id))
+
+    def bump(self, user_id: str) -> int:
+        """Increment the user's version (from 0 if absent) and return the new version."""
+        return self._increment(check_id("user_id", user_id), self._now())
+
+    @abstractmethod
+    def _load(self, user_id: str) -> int: ...
+    @abstractmethod
+    def _increment(self, user_id: str, now: int) -> int: ...
 
 
 class AuthSessionStore(StorePart, ABC):
@@ -404,27 +432,58 @@ class PresignaturePool(StorePart, ABC):
       been used already, and two signatures on one presignature reveal the key.
     * Ids are never reused: a consumed or discarded id stays as a tombstone,
       so ``put`` of an old id (a replayed presign result) is refused.
+
+    A presignature may be put under a ``scheme`` (a scheme id), so that
+    :meth:`available_total` can count a scheme's whole pool across keys.
     """
 
-    def put(self, key_id: str, presignature_id: str, *, secret: bytes, public: bytes = b"") -> None:
+    def put(
+        self,
+        key_id: str,
+        presignature_id: str,
+        *,
+        secret: bytes,
+        public: bytes = b"",
+        scheme: str | None = None,
+    ) -> None:
         check_id("key_id", key_id)
         check_id("presignature_id", presignature_id)
+        scheme_name = "" if scheme is None else check_id("scheme", scheme)
         secret = check_bytes("secret", secret)
         if not secret:
             raise InvalidStoreArgumentError("a presignature secret must not be empty")
         public = check_bytes("public", public)
-        if not self._insert(key_id, presignature_id, public, secret, self._now()):
+        if not self._insert(key_id, presignature_id, public, secret, self._now(), scheme_name):
             raise AlreadyExistsError(
                 f"presignature {presignature_id!r} of key {key_id!r} exists or was used already"
             )
 
-    def reserve(self, key_id: str, *, ttl_ms: int = RESERVATION_TTL_MS) -> Reservation:
-        """Take the oldest available presignature of ``key_id``; :class:`PoolEmptyError` if none."""
+    def reserve(
+        self,
+        key_id: str,
+        *,
+        ttl_ms: int = RESERVATION_TTL_MS,
+        presignature_id: str | None = None,
+    ) -> Reservation:
+        """Take the oldest available presignature of ``key_id``; :class:`PoolEmptyError` if none.
+
+        With ``presignature_id``, take exactly that one, if it is available
+        (a client that holds only some halves names one it holds);
+        :class:`PoolEmptyError` otherwise. Expired reservations of the key
+        are discarded first either way.
+        """
         check_id("key_id", key_id)
         check_ttl("ttl_ms", ttl_ms, RESERVATION_TTL_MS)
+        if presignature_id is not None:
+            check_id("presignature_id", presignature_id)
         now = self._now()
-        reservation = self._reserve(key_id, now, now + ttl_ms)
+        reservation = self._reserve(key_id, now, now + ttl_ms, presignature_id)
         if reservation is None:
+            if presignature_id is not None:
+                raise PoolEmptyError(
+                    f"presignature {presignature_id!r} of key {key_id!r} is not available: "
+                    "run presign"
+                )
             raise PoolEmptyError(f"no presignature available for key {key_id!r}: run presign")
         return reservation
 
@@ -462,6 +521,10 @@ class PresignaturePool(StorePart, ABC):
         """How many presignatures of ``key_id`` are available (not reserved or used)."""
         return self._count_available(check_id("key_id", key_id))
 
+    def available_total(self, scheme: str) -> int:
+        """How many presignatures put under ``scheme`` are available, over all keys."""
+        return self._count_available_total(check_id("scheme", scheme))
+
     def status(self, key_id: str, presignature_id: str) -> PresignatureStatus:
         found = self._status(
             check_id("key_id", key_id), check_id("presignature_id", presignature_id)
@@ -472,11 +535,22 @@ class PresignaturePool(StorePart, ABC):
 
     @abstractmethod
     def _insert(
-        self, key_id: str, presignature_id: str, public: bytes, secret: bytes, now: int
+        self,
+        key_id: str,
+        presignature_id: str,
+        public: bytes,
+        secret: bytes,
+        now: int,
+        scheme: str,
     ) -> bool: ...
     @abstractmethod
-    def _reserve(self, key_id: str, now: int, expires_at_ms: int) -> Reservation | None:
-        """Discard the key's expired reservations, then reserve the oldest available one."""
+    def _reserve(
+        self, key_id: str, now: int, expires_at_ms: int, presignature_id: str | None
+    ) -> Reservation | None:
+        """Discard the key's expired reservations, then reserve the oldest available one.
+
+        With ``presignature_id``: reserve that one if it is available, else None.
+        """
 
     @abstractmethod
     def _consume(self, key_id: str, presignature_id: str, now: int) -> Presignature | None:
@@ -486,6 +560,8 @@ class PresignaturePool(StorePart, ABC):
     def _discard(self, key_id: str, presignature_id: str, now: int) -> bool: ...
     @abstractmethod
     def _count_available(self, key_id: str) -> int: ...
+    @abstractmethod
+    def _count_available_total(self, scheme: str) -> int: ...
     @abstractmethod
     def _status(
         self, key_id: str, presignature_id: str
@@ -531,6 +607,25 @@ class IdentityStore(StorePart, ABC):
         ):
             raise NotFoundError(f"no {provider} identity with this subject for this user")
 
+    def unlink_unless_last(self, provider: str, subject: str, *, user_id: str) -> None:
+        """Remove the link unless it is the user's only identity, in one atomic step.
+
+        :class:`NotFoundError` unless it links to ``user_id``;
+        :class:`LastIdentityError` when it is the user's last identity. Of
+        concurrent unlinks of a user's identities, at least one is always left.
+        """
+        outcome = self._delete_unless_last(
+            check_id("provider", provider),
+            check_id("subject", subject),
+            check_id("user_id", user_id),
+        )
+        if outcome == UNLINK_MISSING:
+            raise NotFoundError(f"no {provider} identity with this subject for this user")
+        if outcome == UNLINK_LAST:
+            raise LastIdentityError(
+                "this is the user's last identity; link another one before unlinking it"
+            )
+
     @abstractmethod
     def _insert(self, identity: Identity) -> Identity:
         """Insert-if-absent; returns the stored identity (the new one or the one already there)."""
@@ -541,6 +636,9 @@ class IdentityStore(StorePart, ABC):
     def _list_for_user(self, user_id: str) -> Iterable[Identity]: ...
     @abstractmethod
     def _delete(self, provider: str, subject: str, user_id: str) -> bool: ...
+    @abstractmethod
+    def _delete_unless_last(self, provider: str, subject: str, user_id: str) -> str:
+        """Atomically: UNLINK_MISSING, UNLINK_LAST, or delete and UNLINK_DONE."""
 
 
 class CredentialStore(StorePart, ABC):
@@ -680,6 +778,7 @@ class Store(ABC):
     namespace: str
     keys: KeyStore
     sessions: SessionStore
+    session_versions: SessionVersionStore
     auth_sessions: AuthSessionStore
     presign_sessions: PresignSessionStore
     presignatures: PresignaturePool

@@ -110,6 +110,12 @@ class PresignatureUnavailableError(StoreError):
     code = "presignature_unavailable"
 
 
+class LastIdentityError(StoreError):
+    """Unlinking the user's only identity, which would lock the user out; link another first."""
+
+    code = "last_identity"
+
+
 class SignCountError(StoreError):
     """A WebAuthn signature counter that did not increase: the authenticator may be cloned."""
 

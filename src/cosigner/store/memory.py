@@ -16,6 +16,9 @@ from typing import Any
 
 from cosigner.store.audit import GENESIS_HASH, chain_entry
 from cosigner.store.base import (
+    UNLINK_DONE,
+    UNLINK_LAST,
+    UNLINK_MISSING,
     AuditLog,
     AuthSessionStore,
     CredentialStore,
@@ -24,6 +27,7 @@ from cosigner.store.base import (
     PresignaturePool,
     PresignSessionStore,
     SessionStore,
+    SessionVersionStore,
     Store,
     StorePart,
     check_namespace,
@@ -51,6 +55,7 @@ class _PresignatureRow:
     status: PresignatureStatus
     public: bytes
     secret: bytes = field(repr=False)
+    scheme: str = ""
     reserved_at_ms: int | None = None
     expires_at_ms: int | None = None
 
@@ -60,6 +65,7 @@ class _MemoryState:
     lock: threading.RLock = field(default_factory=threading.RLock)
     keys: dict[str, KeyRecord] = field(default_factory=dict)
     sessions: dict[tuple[str, str], SessionRecord] = field(default_factory=dict)
+    session_versions: dict[str, int] = field(default_factory=dict)
     auth_sessions: dict[str, AuthSession] = field(default_factory=dict)
     presign_sessions: dict[str, PresignSession] = field(default_factory=dict)
     presignatures: dict[tuple[str, str], _PresignatureRow] = field(default_factory=dict)
@@ -116,6 +122,18 @@ class MemorySessionStore(_MemoryPart, SessionStore):
 
     def _delete(self, kind: str, session_id: str) -> bool:
         return self._take(kind, session_id) is not None
+
+
+class MemorySessionVersionStore(_MemoryPart, SessionVersionStore):
+    def _load(self, user_id: str) -> int:
+        with self._s.lock:
+            return self._s.session_versions.get(user_id, 0)
+
+    def _increment(self, user_id: str, now: int) -> int:
+        with self._s.lock:
+            version = self._s.session_versions.get(user_id, 0) + 1
+            self._s.session_versions[user_id] = version
+            return version
 
 
 class MemoryAuthSessionStore(_MemoryPart, AuthSessionStore):
@@ -196,18 +214,26 @@ class MemoryPresignSessionStore(_MemoryPart, PresignSessionStore):
 
 class MemoryPresignaturePool(_MemoryPart, PresignaturePool):
     def _insert(
-        self, key_id: str, presignature_id: str, public: bytes, secret: bytes, now: int
+        self,
+        key_id: str,
+        presignature_id: str,
+        public: bytes,
+        secret: bytes,
+        now: int,
+        scheme: str,
     ) -> bool:
         with self._s.lock:
             if (key_id, presignature_id) in self._s.presignatures:
                 return False
             self._s.presignature_order += 1
             self._s.presignatures[key_id, presignature_id] = _PresignatureRow(
-                self._s.presignature_order, PresignatureStatus.AVAILABLE, public, secret
+                self._s.presignature_order, PresignatureStatus.AVAILABLE, public, secret, scheme
             )
             return True
 
-    def _reserve(self, key_id: str, now: int, expires_at_ms: int) -> Reservation | None:
+    def _reserve(
+        self, key_id: str, now: int, expires_at_ms: int, presignature_id: str | None
+    ) -> Reservation | None:
         with self._s.lock:
             oldest: tuple[str, _PresignatureRow] | None = None
             for (kid, pid), row in self._s.presignatures.items():
@@ -215,8 +241,10 @@ class MemoryPresignaturePool(_MemoryPart, PresignaturePool):
                     continue
                 if row.status is PresignatureStatus.RESERVED and _expired(row, now):
                     _retire(row, PresignatureStatus.DISCARDED)
-                elif row.status is PresignatureStatus.AVAILABLE and (
-                    oldest is None or row.order < oldest[1].order
+                elif (
+                    row.status is PresignatureStatus.AVAILABLE
+                    and (presignature_id is None or pid == presignature_id)
+                    and (oldest is None or row.order < oldest[1].order)
                 ):
                     oldest = (pid, row)
             if oldest is None:
@@ -255,6 +283,14 @@ class MemoryPresignaturePool(_MemoryPart, PresignaturePool):
                 if kid == key_id and row.status is PresignatureStatus.AVAILABLE
             )
 
+    def _count_available_total(self, scheme: str) -> int:
+        with self._s.lock:
+            return sum(
+                1
+                for row in self._s.presignatures.values()
+                if row.scheme == scheme and row.status is PresignatureStatus.AVAILABLE
+            )
+
     def _status(
         self, key_id: str, presignature_id: str
     ) -> tuple[PresignatureStatus, int | None] | None:
@@ -291,6 +327,16 @@ class MemoryIdentityStore(_MemoryPart, IdentityStore):
                 return False
             del self._s.identities[provider, subject]
             return True
+
+    def _delete_unless_last(self, provider: str, subject: str, user_id: str) -> str:
+        with self._s.lock:
+            found = self._s.identities.get((provider, subject))
+            if found is None or found.user_id != user_id:
+                return UNLINK_MISSING
+            if sum(1 for i in self._s.identities.values() if i.user_id == user_id) <= 1:
+                return UNLINK_LAST
+            del self._s.identities[provider, subject]
+            return UNLINK_DONE
 
 
 class MemoryCredentialStore(_MemoryPart, CredentialStore):
@@ -360,6 +406,7 @@ class MemoryStore(Store):
         self._state = state
         self.keys = MemoryKeyStore(state, clock)
         self.sessions = MemorySessionStore(state, clock)
+        self.session_versions = MemorySessionVersionStore(state, clock)
         self.auth_sessions = MemoryAuthSessionStore(state, clock)
         self.presign_sessions = MemoryPresignSessionStore(state, clock)
         self.presignatures = MemoryPresignaturePool(state, clock)

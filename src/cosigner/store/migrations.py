@@ -145,12 +145,30 @@ _INITIAL: Final = (
     )""",
 )
 
-MIGRATIONS: Final[tuple[Migration, ...]] = (Migration(1, "initial schema", _INITIAL),)
+_SESSION_VERSIONS_AND_POOL_SCHEMES: Final = (
+    """CREATE TABLE cosigner_session_versions (
+        namespace TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        version BIGINT NOT NULL,
+        updated_at_ms BIGINT NOT NULL,
+        PRIMARY KEY (namespace, user_id),
+        CHECK (version > 0)
+    )""",
+    "ALTER TABLE cosigner_presignatures ADD COLUMN scheme TEXT NOT NULL DEFAULT ''",
+    "CREATE INDEX cosigner_presignatures_scheme"
+    " ON cosigner_presignatures (namespace, scheme, status)",
+)
+
+MIGRATIONS: Final[tuple[Migration, ...]] = (
+    Migration(1, "initial schema", _INITIAL),
+    Migration(2, "session versions and presignature schemes", _SESSION_VERSIONS_AND_POOL_SCHEMES),
+)
 LATEST_VERSION: Final = MIGRATIONS[-1].version
 
 TABLES: Final = (
     "cosigner_keys",
     "cosigner_sessions",
+    "cosigner_session_versions",
     "cosigner_auth_sessions",
     "cosigner_presign_sessions",
     "cosigner_presignatures",

@@ -42,6 +42,7 @@ from cosigner.store.base import (
     PresignaturePool,
     PresignSessionStore,
     SessionStore,
+    SessionVersionStore,
     Store,
     StorePart,
     check_namespace,
@@ -64,7 +65,10 @@ from cosigner.store.records import (
     system_clock,
 )
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
+"""2: presignatures carry their scheme and a per-scheme count of available ones, and users
+a session version. A namespace at 1 is marked 2 on open; presignatures put under 1 count
+in no scheme's total."""
 _APPEND_ATTEMPTS: Final = 10_000
 
 # KEYS[1] record, KEYS[2] optional index set.
@@ -124,13 +128,22 @@ end
 return redis.call('HGETALL', KEYS[1])
 """
 
-# KEYS[1] item, KEYS[2] available list. ARGV: 1 member, 2 id, 3 public, 4 secret, 5 now.
+# KEYS[1] item, KEYS[2] available list, KEYS[3] per-scheme available counts.
+# ARGV: 1 member, 2 id, 3 public, 4 secret, 5 now, 6 scheme.
 _POOL_PUT: Final = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'presignature_id', ARGV[2], 'status', 'available',
-  'public', ARGV[3], 'secret', ARGV[4], 'created_at_ms', ARGV[5])
+  'public', ARGV[3], 'secret', ARGV[4], 'created_at_ms', ARGV[5], 'scheme', ARGV[6])
 redis.call('RPUSH', KEYS[2], ARGV[1])
+redis.call('HINCRBY', KEYS[3], ARGV[6], 1)
 return 1
+"""
+
+# An item leaves the available set: count it out of its scheme's total.
+_UNCOUNT_FN: Final = """
+local function uncount(totals, item)
+  redis.call('HINCRBY', totals, redis.call('HGET', item, 'scheme') or '', -1)
+end
 """
 
 # Retire an item for good: status, wipe public and secret parts.
@@ -141,18 +154,26 @@ local function retire(item, status, now)
 end
 """
 
-# KEYS[1] available list, KEYS[2] reserved zset (score: expiry).
-# ARGV: 1 item key prefix, 2 now, 3 expires_at_ms.
+# KEYS[1] available list, KEYS[2] reserved zset (score: expiry), KEYS[3] per-scheme counts.
+# ARGV: 1 item key prefix, 2 now, 3 expires_at_ms, 4 member to reserve or '' for the oldest.
 _POOL_RESERVE: Final = (
     _RETIRE_FN
+    + _UNCOUNT_FN
     + """
 for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2])) do
   retire(ARGV[1] .. member, 'discarded', ARGV[2])
   redis.call('ZREM', KEYS[2], member)
 end
-local member = redis.call('LPOP', KEYS[1])
-if not member then return false end
+local member
+if ARGV[4] == '' then
+  member = redis.call('LPOP', KEYS[1])
+  if not member then return false end
+else
+  if redis.call('LREM', KEYS[1], 1, ARGV[4]) == 0 then return false end
+  member = ARGV[4]
+end
 local item = ARGV[1] .. member
+uncount(KEYS[3], item)
 redis.call('HSET', item, 'status', 'reserved', 'reserved_at_ms', ARGV[2], 'expires_at_ms', ARGV[3])
 redis.call('ZADD', KEYS[2], ARGV[3], member)
 return redis.call('HMGET', item, 'presignature_id', 'public')
@@ -175,13 +196,18 @@ return {h[3], h[4]}
 """
 )
 
-# KEYS[1] item, KEYS[2] available list, KEYS[3] reserved zset. ARGV: 1 member, 2 now.
+# KEYS[1] item, KEYS[2] available list, KEYS[3] reserved zset, KEYS[4] per-scheme counts.
+# ARGV: 1 member, 2 now.
 _POOL_DISCARD: Final = (
     _RETIRE_FN
+    + _UNCOUNT_FN
     + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return 0 end
-if status == 'available' then redis.call('LREM', KEYS[2], 0, ARGV[1]) end
+if status == 'available' then
+  redis.call('LREM', KEYS[2], 0, ARGV[1])
+  uncount(KEYS[4], KEYS[1])
+end
 if status == 'reserved' then redis.call('ZREM', KEYS[3], ARGV[1]) end
 if status == 'available' or status == 'reserved' then retire(KEYS[1], 'discarded', ARGV[2]) end
 return 1
@@ -203,6 +229,20 @@ if redis.call('HGET', KEYS[1], 'user_id') ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])
 redis.call('SREM', KEYS[2], ARGV[2])
 return 1
+"""
+
+# KEYS[1] identity, KEYS[2] user index. ARGV: 1 user id, 2 member, 3 identity key prefix.
+# Counts the user's identities that exist and are the user's, as _list_for_user does.
+_UNLINK_UNLESS_LAST: Final = """
+if redis.call('HGET', KEYS[1], 'user_id') ~= ARGV[1] then return 'missing' end
+local linked = 0
+for _, member in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  if redis.call('HGET', ARGV[3] .. member, 'user_id') == ARGV[1] then linked = linked + 1 end
+end
+if linked <= 1 then return 'last' end
+redis.call('DEL', KEYS[1])
+redis.call('SREM', KEYS[2], ARGV[2])
+return 'unlinked'
 """
 
 # ARGV: 1 sign count, 2 now.
@@ -292,6 +332,12 @@ class _Client:
 
     def hsetnx(self, key: str, field: str, value: str) -> None:
         self._raw.hsetnx(key, field, value)
+
+    def hset(self, key: str, field: str, value: str) -> None:
+        self._raw.hset(key, field, value)
+
+    def hincrby(self, key: str, field: str, amount: int) -> int:
+        return int(self._raw.hincrby(key, field, amount))
 
     def smembers(self, key: str) -> set[bytes]:
         return cast(set[bytes], self._raw.smembers(key))
@@ -422,6 +468,22 @@ class RedisSessionStore(_RedisPart, SessionStore):
 
     def _delete(self, kind: str, session_id: str) -> bool:
         return bool(self._r.delete(self._key(kind, session_id)))
+
+
+# -- session versions ---------------------------------------------------------------------
+
+
+class RedisSessionVersionStore(_RedisPart, SessionVersionStore):
+    def __init__(self, client: _Client, keys: _Keys, clock: Clock) -> None:
+        super().__init__(client, keys, clock)
+        self._versions = self._k("session-versions")
+
+    def _load(self, user_id: str) -> int:
+        found = self._r.hget(self._versions, escape(user_id))
+        return 0 if found is None else int(found)
+
+    def _increment(self, user_id: str, now: int) -> int:
+        return self._r.hincrby(self._versions, escape(user_id), 1)
 
 
 # -- threshold sessions -------------------------------------------------------------------
@@ -567,16 +629,31 @@ class RedisPresignaturePool(_RedisPart, PresignaturePool):
     def _reserved_key(self, key_id: str) -> str:
         return self._k("pool", escape(key_id), "reserved")
 
+    def _totals_key(self) -> str:
+        return self._k("pool-available-by-scheme")
+
     def _insert(
-        self, key_id: str, presignature_id: str, public: bytes, secret: bytes, now: int
+        self,
+        key_id: str,
+        presignature_id: str,
+        public: bytes,
+        secret: bytes,
+        now: int,
+        scheme: str,
     ) -> bool:
         member = escape(presignature_id)
-        keys = [self._item_prefix(key_id) + member, self._available_key(key_id)]
-        return bool(self._put(keys=keys, args=[member, presignature_id, public, secret, now]))
+        keys = [self._item_prefix(key_id) + member, self._available_key(key_id), self._totals_key()]
+        args = [member, presignature_id, public, secret, now, scheme]
+        return bool(self._put(keys=keys, args=args))
 
-    def _reserve(self, key_id: str, now: int, expires_at_ms: int) -> Reservation | None:
-        keys = [self._available_key(key_id), self._reserved_key(key_id)]
-        reply = self._take_one(keys=keys, args=[self._item_prefix(key_id), now, expires_at_ms])
+    def _reserve(
+        self, key_id: str, now: int, expires_at_ms: int, presignature_id: str | None
+    ) -> Reservation | None:
+        keys = [self._available_key(key_id), self._reserved_key(key_id), self._totals_key()]
+        wanted = "" if presignature_id is None else escape(presignature_id)
+        reply = self._take_one(
+            keys=keys, args=[self._item_prefix(key_id), now, expires_at_ms, wanted]
+        )
         if reply is None:
             return None
         presignature_id, public = reply
@@ -597,11 +674,16 @@ class RedisPresignaturePool(_RedisPart, PresignaturePool):
             self._item_prefix(key_id) + member,
             self._available_key(key_id),
             self._reserved_key(key_id),
+            self._totals_key(),
         ]
         return bool(self._retire(keys=keys, args=[member, now]))
 
     def _count_available(self, key_id: str) -> int:
         return self._r.llen(self._available_key(key_id))
+
+    def _count_available_total(self, scheme: str) -> int:
+        found = self._r.hget(self._totals_key(), scheme)
+        return 0 if found is None else max(int(found), 0)
 
     def _status(
         self, key_id: str, presignature_id: str
@@ -630,6 +712,7 @@ class RedisIdentityStore(_RedisPart, IdentityStore):
         super().__init__(client, keys, clock)
         self._link = self._script(_LINK)
         self._unlink = self._script(_UNLINK)
+        self._unlink_unless_last = self._script(_UNLINK_UNLESS_LAST)
 
     @staticmethod
     def _member(provider: str, subject: str) -> str:
@@ -663,6 +746,12 @@ class RedisIdentityStore(_RedisPart, IdentityStore):
         member = self._member(provider, subject)
         keys = [self._k("identity", member), self._k("user-identities", escape(user_id))]
         return bool(self._unlink(keys=keys, args=[user_id, member]))
+
+    def _delete_unless_last(self, provider: str, subject: str, user_id: str) -> str:
+        member = self._member(provider, subject)
+        keys = [self._k("identity", member), self._k("user-identities", escape(user_id))]
+        reply = self._unlink_unless_last(keys=keys, args=[user_id, member, self._k("identity", "")])
+        return _text(reply)
 
 
 def _credential(f: Fields) -> WebAuthnCredential:
@@ -829,6 +918,7 @@ class RedisStore(Store):
         args = (self._client, keys, clock)
         self.keys = RedisKeyStore(*args)
         self.sessions = RedisSessionStore(*args)
+        self.session_versions = RedisSessionVersionStore(*args)
         self.auth_sessions = RedisAuthSessionStore(*args)
         self.presign_sessions = RedisPresignSessionStore(*args)
         self.presignatures = RedisPresignaturePool(*args)
@@ -845,6 +935,9 @@ class RedisStore(Store):
                 f"the Redis namespace is at schema version {int(stored)}; this cosigner knows "
                 f"up to {SCHEMA_VERSION}: upgrade cosigner"
             )
+        if stored is not None and int(stored) < SCHEMA_VERSION:
+            # Additive changes only; record the new version so older instances refuse it.
+            self._client.hset(meta, "schema_version", str(SCHEMA_VERSION))
 
     def close(self) -> None:
         self._client.close()

@@ -1,1 +1,4 @@
-"""Route modules: one per surface (health, sessions, each threshold scheme)."""
+"""Route modules: one per surface (health, sessions, each threshold scheme).
+
+:mod:`.threshold_common` holds what the threshold schemes' routers share.
+"""

@@ -38,7 +38,7 @@ from typing import Annotated, Any, Final
 from cryptography.exceptions import InvalidSignature as OpenSslInvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi import APIRouter, Depends, Response
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import Field
 
 from cosigner import frost
 from cosigner.errors import CosignerError
@@ -48,42 +48,45 @@ from cosigner.keys import (
     KeyDerivationError,
     derive_relayer_share,
 )
-from cosigner.server.auth import StepUp, verify_step_up
 from cosigner.server.context import ServerContext, ThresholdScheme
-from cosigner.server.crypto import EXPORT_ALGORITHM, seal_to_x25519
 from cosigner.server.deps import AppSessionDep, Ctx, threshold_session
-from cosigner.server.errors import (
-    ERROR_RESPONSES,
-    IntentDigestMismatch,
-    InvalidBody,
-    UnsupportedAlgorithm,
-)
-from cosigner.server.intents import build_intent, intent_digest
+from cosigner.server.errors import ERROR_RESPONSES
 from cosigner.server.models import (
     B64u,
     Id,
     RequestModel,
     ResponseModel,
-    SessionKindField,
     b64u_decode,
     b64u_encode,
     decode,
 )
+from cosigner.server.routes.threshold_common import (
+    MAX_MESSAGE_BYTES,
+    AuthorizeRequest,
+    AuthorizeResponse,
+    ExportRequest,
+    ExportResponse,
+    HealthResponse,
+    KeyId,
+    SessionRequest,
+    SessionResponse,
+    authorize_request,
+    export_response,
+    healthz_response,
+    mint_session_response,
+)
 from cosigner.server.sessions import (
     CLIENT_PARTICIPANT_ID,
     RELAYER_PARTICIPANT_ID,
-    THRESHOLD_COOKIES,
     THRESHOLD_ED25519_KIND,
     ThresholdClaims,
-    set_session_cookie,
 )
 from cosigner.server.threshold import (
     PARTICIPANT_IDS,
-    authorize,
+    MasterSecretMismatch,
     check_key_scope,
     check_session_live,
     load_user_key,
-    mint_session,
     relayer_key_id,
     take_mpc_session,
 )
@@ -94,7 +97,6 @@ SCHEME = SCHEMES[SCHEME_ED25519_2P_V1]
 SUITE = frost.ciphersuite("ed25519")
 GROUP = SCHEME.group
 SIGN_KIND: Final = "sign_ed25519"
-MAX_MESSAGE_BYTES: Final = 4096
 _INV_CLIENT_LAMBDA: Final = pow(SCHEME.client_lagrange, -1, GROUP.order)
 
 ThresholdEd25519 = Annotated[ThresholdClaims, Depends(threshold_session(THRESHOLD_ED25519_KIND))]
@@ -157,12 +159,6 @@ def derive_relayer_key(
     return RelayerKey(x_relayer, package, public)
 
 
-class MasterSecretMismatch(CosignerError):
-    """A stored key whose public key the configured master secret no longer derives."""
-
-    code = "master_secret_mismatch"
-
-
 def stored_relayer_key(master_secret: bytes, record: KeyRecord) -> RelayerKey:
     value = record.metadata.get("clientVerifyingShare")
     if not isinstance(value, str):
@@ -180,9 +176,6 @@ def stored_relayer_key(master_secret: bytes, record: KeyRecord) -> RelayerKey:
 
 Element = Annotated[str, B64u(32, 32)]
 Scalar = Annotated[str, B64u(32, 32)]
-KeyId = Annotated[
-    str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
-]
 
 
 class KeygenRequest(RequestModel):
@@ -201,60 +194,6 @@ class KeygenResponse(ResponseModel):
     client_participant_id: int
     relayer_participant_id: int
     created: bool
-
-
-class SessionRequest(RequestModel):
-    relayer_key_id: KeyId
-    ttl_seconds: int | None = Field(default=None, ge=1, le=600)
-    max_uses: int | None = Field(default=None, ge=1, le=20)
-    session_kind: SessionKindField = "jwt"
-
-
-class SessionResponse(ResponseModel):
-    session_id: str
-    scheme_id: str
-    relayer_key_id: str
-    participant_ids: list[int]
-    expires_at: int
-    max_uses: int
-    remaining_uses: int
-    session_kind: str
-    session_token: str | None = None
-    csrf_token: str | None = None
-
-
-class IntentBody(RequestModel):
-    chain: Annotated[str, StringConstraints(min_length=1, max_length=32)]
-    kind: Annotated[str, StringConstraints(min_length=1, max_length=64)]
-    payload: dict[str, Any]
-
-
-class AuthorizeRequest(RequestModel):
-    relayer_key_id: KeyId
-    signing_digest: Annotated[str, B64u(1, MAX_MESSAGE_BYTES)] | None = Field(
-        default=None, description="the exact bytes to sign (a digest, or a Solana message)"
-    )
-    intent: IntentBody | None = None
-    intent_digest: Annotated[str, B64u(32, 32)] | None = None
-    sign_request_index: int = Field(default=0, ge=0, le=63)
-
-    @model_validator(mode="after")
-    def _one_binding(self) -> AuthorizeRequest:
-        if (self.signing_digest is None) == (self.intent is None):
-            raise ValueError("send exactly one of signingDigest and intent")
-        if (self.intent is None) != (self.intent_digest is None):
-            raise ValueError("intent and intentDigest go together")
-        return self
-
-
-class AuthorizeResponse(ResponseModel):
-    mpc_session_id: str
-    relayer_key_id: str
-    signing_digest: str
-    expires_at: int
-    remaining_uses: int
-    intent_digest: str | None = None
-    ui_model: dict[str, Any] | None = None
 
 
 class Commitments(RequestModel):
@@ -293,33 +232,6 @@ class SignFinalizeResponse(ResponseModel):
     signing_digest: str
 
 
-class ExportRequest(RequestModel):
-    relayer_key_id: KeyId
-    recipient_public_key: Annotated[str, B64u(32, 32)] = Field(
-        description="an ephemeral X25519 public key"
-    )
-    step_up: StepUp
-
-
-class ExportResponse(ResponseModel):
-    relayer_key_id: str
-    scheme_id: str
-    algorithm: str
-    share_encoding: str
-    context: str
-    ephemeral_public_key: str
-    nonce: str
-    ciphertext: str
-
-
-class HealthResponse(ResponseModel):
-    ok: bool
-    scheme_id: str
-    participant_ids: list[int]
-    client_participant_id: int
-    relayer_participant_id: int
-
-
 # -- routes -------------------------------------------------------------------------------------
 
 router = APIRouter(
@@ -332,14 +244,7 @@ router = APIRouter(
 @router.get("/healthz", response_model=HealthResponse)
 def healthz(ctx: Ctx) -> HealthResponse:
     """200 when the scheme is enabled (its master secret is configured), 503 otherwise."""
-    scheme_of(ctx).secrets()
-    return HealthResponse(
-        ok=True,
-        scheme_id=SCHEME_ED25519_2P_V1,
-        participant_ids=list(PARTICIPANT_IDS),
-        client_participant_id=CLIENT_PARTICIPANT_ID,
-        relayer_participant_id=RELAYER_PARTICIPANT_ID,
-    )
+    return healthz_response(scheme_of(ctx))
 
 
 @router.post("/keygen", response_model=KeygenResponse)
@@ -399,28 +304,7 @@ def session(
     body: SessionRequest, response: Response, app: AppSessionDep, ctx: Ctx
 ) -> SessionResponse:
     """Mint a threshold session for one of the user's keys (<= 10 minutes, <= 20 uses)."""
-    scheme = scheme_of(ctx)
-    scheme.secrets()
-    key = load_user_key(ctx, scheme, app.user_id, body.relayer_key_id)
-    cookie = body.session_kind == "cookie"
-    record, issued = mint_session(
-        ctx, scheme, app, key, ttl_s=body.ttl_seconds, max_uses=body.max_uses, cookie=cookie
-    )
-    if cookie:
-        max_age = (record.expires_at_ms - ctx.clock()) // 1000
-        set_session_cookie(response, THRESHOLD_COOKIES[scheme.token_kind], issued.token, max_age)
-    return SessionResponse(
-        session_id=record.session_id,
-        scheme_id=SCHEME_ED25519_2P_V1,
-        relayer_key_id=key.key_id,
-        participant_ids=list(PARTICIPANT_IDS),
-        expires_at=record.expires_at_ms,
-        max_uses=record.max_uses,
-        remaining_uses=record.remaining_uses,
-        session_kind="cookie" if cookie else "jwt",
-        session_token=None if cookie else issued.token,
-        csrf_token=issued.csrf_token,
-    )
+    return mint_session_response(ctx, scheme_of(ctx), body, response, app)
 
 
 @router.post("/authorize", response_model=AuthorizeResponse)
@@ -428,49 +312,7 @@ def authorize_route(
     body: AuthorizeRequest, claims: ThresholdEd25519, ctx: Ctx
 ) -> AuthorizeResponse:
     """Spend one use of the threshold session on one message; returns its mpcSessionId."""
-    scheme = scheme_of(ctx)
-    scheme.secrets()
-    check_key_scope(claims, body.relayer_key_id)
-    ui_model: dict[str, Any] | None = None
-    digest_text: str | None = None
-    audit: dict[str, Any] = {}
-    if body.intent is not None:
-        assert body.intent_digest is not None
-        intent = build_intent(body.intent.chain, body.intent.kind, body.intent.payload)
-        expected = intent_digest(intent)
-        if not secrets.compare_digest(expected, decode(body.intent_digest)):
-            raise IntentDigestMismatch(
-                "the intent digest does not match the intent the server rebuilt from the "
-                "payload: show the user the server's uiModel and sign that"
-            )
-        if body.sign_request_index >= len(intent.sign_requests):
-            raise InvalidBody(
-                f"signRequestIndex {body.sign_request_index} is past the intent's "
-                f"{len(intent.sign_requests)} sign requests"
-            )
-        request = intent.sign_requests[body.sign_request_index]
-        if request.algorithm != scheme.algorithm:
-            raise UnsupportedAlgorithm(
-                f"sign request {body.sign_request_index} is {request.algorithm}; "
-                f"this route signs {scheme.algorithm}"
-            )
-        message = request.message
-        ui_model = dict(intent.ui_model)
-        digest_text = b64u_encode(expected)
-        audit = {"chain": intent.chain, "kind": intent.kind, "intentDigest": digest_text}
-    else:
-        assert body.signing_digest is not None
-        message = decode(body.signing_digest)
-    granted = authorize(ctx, scheme, claims, body.relayer_key_id, message, audit_data=audit)
-    return AuthorizeResponse(
-        mpc_session_id=granted.mpc_session_id,
-        relayer_key_id=body.relayer_key_id,
-        signing_digest=b64u_encode(message),
-        expires_at=granted.expires_at_ms,
-        remaining_uses=granted.session.remaining_uses,
-        intent_digest=digest_text,
-        ui_model=ui_model,
-    )
+    return authorize_request(ctx, scheme_of(ctx), claims, body)
 
 
 def _decode_commitments(c: Commitments) -> frost.SigningCommitments:
@@ -620,10 +462,6 @@ EXPORT_SHARE_ENCODING: Final = (
 )
 
 
-def export_context(key_id: str) -> bytes:
-    return f"{SCHEME_ED25519_2P_V1}/export/{key_id}".encode()
-
-
 @router.post("/export", response_model=ExportResponse)
 def export(body: ExportRequest, app: AppSessionDep, ctx: Ctx) -> ExportResponse:
     """After a passkey step-up: the relayer's share, encrypted to the client's X25519 key.
@@ -634,28 +472,12 @@ def export(body: ExportRequest, app: AppSessionDep, ctx: Ctx) -> ExportResponse:
     scheme = scheme_of(ctx)
     master, _ = scheme.secrets()
     key = load_user_key(ctx, scheme, app.user_id, body.relayer_key_id)
-    credential_id = verify_step_up(ctx, app.user_id, "export", body.step_up)
-    x_relayer = stored_relayer_key(master, key).x_relayer
-    context = export_context(key.key_id)
-    sealed = seal_to_x25519(
-        decode(body.recipient_public_key), GROUP.encode_scalar(x_relayer), context=context
-    )
-    ctx.audit(
-        "export",
-        app.user_id,
-        {
-            "scheme": SCHEME_ED25519_2P_V1,
-            "relayerKeyId": key.key_id,
-            "stepUpCredentialId": credential_id,
-        },
-    )
-    return ExportResponse(
-        relayer_key_id=key.key_id,
-        scheme_id=SCHEME_ED25519_2P_V1,
-        algorithm=EXPORT_ALGORITHM,
-        share_encoding=EXPORT_SHARE_ENCODING,
-        context=context.decode(),
-        ephemeral_public_key=b64u_encode(sealed.ephemeral_public_key),
-        nonce=b64u_encode(sealed.nonce),
-        ciphertext=b64u_encode(sealed.ciphertext),
+    return export_response(
+        ctx,
+        scheme,
+        app,
+        body,
+        key,
+        lambda: GROUP.encode_scalar(stored_relayer_key(master, key).x_relayer),
+        EXPORT_SHARE_ENCODING,
     )

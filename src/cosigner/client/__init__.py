@@ -1,0 +1,30 @@
+"""The participant side: a Python SDK for the client role of the co-signing server.
+
+* :class:`CosignerClient` - passkey sign-in, keygen for ``ecdsa`` (threshold
+  ECDSA on secp256k1) and ``ed25519`` (FROST), threshold sessions, the
+  presignature pool, signing digests and chain intents, key export;
+* :mod:`.ecdsa` - the client's side of two-party threshold ECDSA, without I/O;
+* :mod:`.http` - JSON over HTTP, :class:`ApiError` for every error answer.
+"""
+
+from __future__ import annotations
+
+from cosigner.client.client import (
+    Authenticator,
+    Ceremony,
+    CosignerClient,
+    KeyHandle,
+    ThresholdSession,
+)
+from cosigner.client.errors import ApiError, ClientError, KeyMismatchError
+
+__all__ = [
+    "ApiError",
+    "Authenticator",
+    "Ceremony",
+    "ClientError",
+    "CosignerClient",
+    "KeyHandle",
+    "KeyMismatchError",
+    "ThresholdSession",
+]

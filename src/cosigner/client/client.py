@@ -1,0 +1,642 @@
+"""The client role of the co-signing server, end to end over HTTP.
+
+:class:`CosignerClient` is what a wallet does, in Python: sign in with a
+passkey, derive the client share from the passkey's PRF output
+(:func:`cosigner.keys.derive_client_share`), run keygen for a scheme,
+connect a threshold session, keep its half of the ECDSA presignature pool
+topped up, and sign digests or chain intents (EVM, Tempo, NEAR, Solana). The
+PRF output, the client shares and the presignature halves stay in this
+object; only verifying shares, protocol messages, commitments and signature
+shares are sent.
+
+>>> client = CosignerClient("http://127.0.0.1:8080", SoftAuthenticator(origin=...))
+>>> client.register("alice"); client.login()
+>>> key = client.keygen("ecdsa")
+>>> signed = client.sign_evm_transaction(key, {"chainId": 1, "nonce": 0, ...})
+
+Recoveries it makes on its own: a threshold session that expired or ran out
+of uses is minted again; ``pool_empty`` at ``sign/init`` refills the pool
+and retries with the same ``mpcSessionId``; a presign session that loses a
+race (``stale_session_state``) is abandoned for a fresh one.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal, Protocol, TypeVar
+
+import base58
+import httpx
+from coincurve import PublicKey as CoincurvePublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from cosigner import frost
+from cosigner.chains import Finalized, SigningIntent, adapter
+from cosigner.client.ecdsa import STAGE_DONE, ClientPresign, signature_share
+from cosigner.client.errors import ApiError, ClientError, KeyMismatchError
+from cosigner.client.http import Api, b64u, unb64u
+from cosigner.ecdsa import Presignature
+from cosigner.ecdsa.two_party import client_key_share
+from cosigner.keys import (
+    SCHEME_ECDSA_2P_V1,
+    SCHEME_ED25519_2P_V1,
+    SCHEMES,
+    derive_client_share,
+    ethereum_address,
+    verifying_share,
+)
+from cosigner.protocol import Message, ProtocolCheckFailedError
+from cosigner.server.crypto import SealedExport, open_x25519_export
+from cosigner.server.intents import intent_digest
+
+SchemeName = Literal["ecdsa", "ed25519"]
+SCHEME_IDS: Final[Mapping[str, str]] = {
+    "ecdsa": SCHEME_ECDSA_2P_V1,
+    "ed25519": SCHEME_ED25519_2P_V1,
+}
+ALGORITHMS: Final[Mapping[str, str]] = {"ecdsa": "secp256k1", "ed25519": "ed25519"}
+ROUTES: Final[Mapping[str, str]] = {"ecdsa": "/threshold-ecdsa", "ed25519": "/threshold-ed25519"}
+MAX_PRESIGN_STEPS: Final = 64
+PRESIGN_ATTEMPTS: Final = 3
+SIGN_INIT_ATTEMPTS: Final = 3
+_SESSION_RETRY_CODES: Final = frozenset({"session_expired", "session_exhausted", "unauthorized"})
+_SUITE = frost.ciphersuite("ed25519")
+_ED25519 = SCHEMES[SCHEME_ED25519_2P_V1].group
+_SECP256K1 = SCHEMES[SCHEME_ECDSA_2P_V1].group
+
+T = TypeVar("T")
+
+
+class Ceremony(Protocol):
+    """What a passkey ceremony hands back: the JSON for the server, the PRF for the client."""
+
+    @property
+    def response(self) -> dict[str, Any]: ...
+    @property
+    def credential_id(self) -> bytes: ...
+    @property
+    def prf_first(self) -> bytes | None: ...
+
+
+class Authenticator(Protocol):
+    """A passkey: :class:`cosigner.testing.SoftAuthenticator`, or a bridge to a real one."""
+
+    def create(self, options: Mapping[str, Any]) -> Ceremony: ...
+    def get(
+        self, options: Mapping[str, Any], *, credential_id: bytes | None = None
+    ) -> Ceremony: ...
+
+
+@dataclass(frozen=True)
+class KeyHandle:
+    """The client's half of a two-party key; ``x_client`` never leaves the client."""
+
+    scheme: SchemeName
+    relayer_key_id: str
+    public_key: bytes
+    x_client: int = field(repr=False)
+    address: str | None = None
+    """The EIP-55 address of a secp256k1 key."""
+
+    @property
+    def scheme_id(self) -> str:
+        return SCHEME_IDS[self.scheme]
+
+    @property
+    def near_public_key(self) -> str:
+        """``ed25519:<base58>``, as NEAR writes an Ed25519 key."""
+        return "ed25519:" + base58.b58encode(self.public_key).decode()
+
+    def frost_package(self) -> frost.KeyPackage:
+        """The FROST(Ed25519) key package of participant 1 (``x_client / 2``)."""
+        if self.scheme != "ed25519":
+            raise ClientError("FROST key packages are for Ed25519 keys")
+        share = SCHEMES[SCHEME_ED25519_2P_V1].client_share(self.x_client)
+        return frost.KeyPackage(
+            _SUITE,
+            1,
+            share,
+            _ED25519.base_mul(share),
+            _ED25519.decode_element(self.public_key),
+            2,
+        )
+
+
+@dataclass
+class ThresholdSession:
+    """A threshold session for one key: its token, expiry and remaining uses."""
+
+    relayer_key_id: str
+    session_id: str
+    token: str = field(repr=False)
+    expires_at_ms: int
+    remaining_uses: int
+
+
+class CosignerClient:
+    """The client role, end to end; see the module docstring.
+
+    ``server`` is a base URL or an ``httpx.Client`` whose base URL is the
+    server (Starlette's ``TestClient`` works too). ``rp_id`` defaults to the
+    one the server's passkey options name.
+    """
+
+    def __init__(
+        self,
+        server: str | httpx.Client,
+        authenticator: Authenticator,
+        *,
+        rp_id: str | None = None,
+        timeout_s: float = 30.0,
+        presign_batch: int = 2,
+        clock: Callable[[], int] | None = None,
+    ) -> None:
+        if isinstance(server, str):
+            self.http = httpx.Client(base_url=server, timeout=timeout_s)
+            self._owns_http = True
+        else:
+            self.http = server
+            self._owns_http = False
+        if presign_batch < 1:
+            raise ClientError("presign_batch is at least 1")
+        self.api = Api(self.http)
+        self.authenticator = authenticator
+        self.rp_id = rp_id
+        self.presign_batch = presign_batch
+        self.user_id: str | None = None
+        self.app_token: str | None = None
+        self.credential_id: bytes | None = None
+        self._prf_first: bytes | None = None
+        self._sessions: dict[str, ThresholdSession] = {}
+        self._halves: dict[str, OrderedDict[str, Presignature]] = {}
+        self._lock = threading.Lock()
+        self._clock = clock or _now_ms
+
+    def __repr__(self) -> str:
+        return f"CosignerClient(user_id={self.user_id!r}, rp_id={self.rp_id!r})"
+
+    def close(self) -> None:
+        if self._owns_http:
+            self.http.close()
+
+    def __enter__(self) -> CosignerClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- passkeys -------------------------------------------------------------------------
+
+    def register(self, user_name: str = "user") -> dict[str, Any]:
+        """Register a new user with a new passkey; signs in."""
+        options = self.api.post(
+            "/auth/passkey/options", {"mode": "registration", "userName": user_name}
+        )
+        public_key = options["publicKey"]
+        self.rp_id = self.rp_id or public_key.get("rp", {}).get("id")
+        ceremony = self.authenticator.create(public_key)
+        result = self.api.post(
+            "/auth/passkey/verify",
+            {"challengeId": options["challengeId"], "credential": ceremony.response},
+        )
+        self._signed_in(result, ceremony)
+        return result
+
+    def login(self) -> dict[str, Any]:
+        """Sign in with the passkey; also reads the PRF output the client shares come from."""
+        options = self.api.post("/auth/passkey/options", {"mode": "login"})
+        public_key = options["publicKey"]
+        self.rp_id = self.rp_id or public_key.get("rpId")
+        ceremony = self.authenticator.get(public_key, credential_id=self.credential_id)
+        result = self.api.post(
+            "/auth/passkey/verify",
+            {"challengeId": options["challengeId"], "credential": ceremony.response},
+        )
+        self._signed_in(result, ceremony)
+        return result
+
+    def _signed_in(self, result: Mapping[str, Any], ceremony: Ceremony) -> None:
+        self.user_id = str(result["userId"])
+        self.app_token = result.get("sessionToken")
+        self.credential_id = ceremony.credential_id
+        if ceremony.prf_first is not None:
+            self._prf_first = ceremony.prf_first
+
+    def step_up(self, purpose: str) -> dict[str, Any]:
+        """A fresh passkey assertion for ``unlink`` or ``export``."""
+        options = self.api.post(
+            "/auth/passkey/options", {"mode": "step_up", "purpose": purpose}, self._app()
+        )
+        ceremony = self.authenticator.get(options["publicKey"], credential_id=self.credential_id)
+        return {"challengeId": options["challengeId"], "credential": ceremony.response}
+
+    def _app(self) -> str:
+        if self.app_token is None:
+            raise ClientError("log in first: this needs an app session")
+        return self.app_token
+
+    # -- keys -----------------------------------------------------------------------------
+
+    def client_secret(self, scheme: SchemeName) -> int:
+        """``x_client`` of ``scheme`` from the passkey PRF output."""
+        if self._prf_first is None or self.user_id is None or self.rp_id is None:
+            raise ClientError("log in first: the client share comes from the passkey PRF")
+        return derive_client_share(
+            self._prf_first, user_id=self.user_id, rp_id=self.rp_id, scheme_id=SCHEME_IDS[scheme]
+        )
+
+    def keygen(self, scheme: SchemeName = "ecdsa") -> KeyHandle:
+        """Keygen with the relayer; the same passkey always gives the same key."""
+        if scheme not in SCHEME_IDS:
+            raise ClientError(f"scheme is one of {', '.join(SCHEME_IDS)}")
+        x_client = self.client_secret(scheme)
+        share = verifying_share(x_client, scheme_id=SCHEME_IDS[scheme])
+        result = self.api.post(
+            f"{ROUTES[scheme]}/keygen", {"clientVerifyingShare": b64u(share)}, self._app()
+        )
+        return self.key_handle(
+            scheme, result["relayerKeyId"], unb64u(result["publicKey"]), x_client
+        )
+
+    @staticmethod
+    def key_handle(
+        scheme: SchemeName, relayer_key_id: str, public_key: bytes, x_client: int
+    ) -> KeyHandle:
+        address = ethereum_address(public_key) if scheme == "ecdsa" else None
+        return KeyHandle(scheme, relayer_key_id, public_key, x_client, address)
+
+    # -- threshold sessions ---------------------------------------------------------------------
+
+    def connect_session(
+        self, key: KeyHandle, *, ttl_seconds: int | None = None, max_uses: int | None = None
+    ) -> ThresholdSession:
+        """Mint a threshold session for ``key``; later signing uses it until it runs out."""
+        body: dict[str, Any] = {"relayerKeyId": key.relayer_key_id}
+        if ttl_seconds is not None:
+            body["ttlSeconds"] = ttl_seconds
+        if max_uses is not None:
+            body["maxUses"] = max_uses
+        result = self.api.post(f"{ROUTES[key.scheme]}/session", body, self._app())
+        session = ThresholdSession(
+            relayer_key_id=key.relayer_key_id,
+            session_id=result["sessionId"],
+            token=result["sessionToken"],
+            expires_at_ms=int(result["expiresAt"]),
+            remaining_uses=int(result["remainingUses"]),
+        )
+        with self._lock:
+            self._sessions[key.relayer_key_id] = session
+        return session
+
+    def _session(self, key: KeyHandle) -> ThresholdSession:
+        with self._lock:
+            session = self._sessions.get(key.relayer_key_id)
+        if session is None or session.expires_at_ms - 5_000 <= self._clock():
+            return self.connect_session(key)
+        return session
+
+    def _with_session(self, key: KeyHandle, call: Callable[[ThresholdSession], T]) -> T:
+        """Run ``call``; mint a new session once if the server says the old one is spent."""
+        session = self._session(key)
+        try:
+            return call(session)
+        except ApiError as exc:
+            if exc.code not in _SESSION_RETRY_CODES:
+                raise
+        return call(self.connect_session(key))
+
+    def _authorize(self, key: KeyHandle, body: dict[str, Any]) -> tuple[ThresholdSession, str]:
+        def run(session: ThresholdSession) -> tuple[ThresholdSession, str]:
+            if session.remaining_uses <= 0:
+                raise ApiError(401, "session_exhausted", "no uses left")
+            granted = self.api.post(f"{ROUTES[key.scheme]}/authorize", body, session.token)
+            session.remaining_uses = int(granted["remainingUses"])
+            return session, str(granted["mpcSessionId"])
+
+        return self._with_session(key, run)
+
+    # -- presignatures (ECDSA) ---------------------------------------------------------------
+
+    def presignatures_held(self, key: KeyHandle) -> int:
+        """How many presignature halves of ``key`` this client holds."""
+        with self._lock:
+            return len(self._halves.get(key.relayer_key_id, ()))
+
+    def refill_presignatures(self, key: KeyHandle, n: int | None = None) -> int:
+        """Run ``n`` presign sessions (default ``presign_batch``); returns how many succeeded.
+
+        A session that loses a race (``stale_session_state``) is replaced by a
+        new one, up to a few times.
+        """
+        self._require(key, "ecdsa")
+        count = self.presign_batch if n is None else n
+        made = 0
+        for _ in range(count):
+            for attempt in range(PRESIGN_ATTEMPTS):
+                try:
+                    self._presign_once(key)
+                except ApiError as exc:
+                    if exc.code not in ("stale_session_state", "presign_session_expired"):
+                        raise
+                    if attempt == PRESIGN_ATTEMPTS - 1:
+                        raise
+                    continue
+                made += 1
+                break
+        return made
+
+    def _presign_once(self, key: KeyHandle) -> str:
+        def run(session: ThresholdSession) -> str:
+            route = ROUTES["ecdsa"]
+            init = self.api.post(
+                f"{route}/presign/init", {"relayerKeyId": key.relayer_key_id}, session.token
+            )
+            presign_session_id = str(init["presignSessionId"])
+            flow = ClientPresign(
+                client_key_share(key.x_client, key.public_key),
+                key.relayer_key_id,
+                presign_session_id,
+            )
+            flow.receive(str(init["stage"]), _messages(init["messages"]))
+            version = int(init["version"])
+            answer: dict[str, Any] = init
+            for _ in range(MAX_PRESIGN_STEPS):
+                if flow.stage == STAGE_DONE:
+                    break
+                answer = self.api.post(
+                    f"{route}/presign/step",
+                    {
+                        "presignSessionId": presign_session_id,
+                        "relayerKeyId": key.relayer_key_id,
+                        "expectedVersion": version,
+                        "stage": flow.stage,
+                        "messages": [b64u(m.to_bytes()) for m in flow.outgoing()],
+                    },
+                    session.token,
+                )
+                version = int(answer["version"])
+                try:
+                    flow.receive(str(answer["stage"]), _messages(answer["messages"]))
+                except ProtocolCheckFailedError as exc:
+                    if "X + B" not in exc.message:
+                        raise
+                    raise KeyMismatchError(
+                        "this client share does not fit the key: the passkey's PRF output (or "
+                        "the user or rpId) is not the one the key was made with"
+                    ) from None
+            else:
+                raise ClientError(f"presign session did not finish in {MAX_PRESIGN_STEPS} steps")
+            presignature = flow.presignature
+            presignature_id = presignature.presignature_id.hex()
+            if answer.get("presignatureId") != presignature_id:
+                raise ClientError("the relayer pooled its presignature under another id")
+            with self._lock:
+                self._halves.setdefault(key.relayer_key_id, OrderedDict())[presignature_id] = (
+                    presignature
+                )
+            return presignature_id
+
+        return self._with_session(key, run)
+
+    def _oldest_half(self, key: KeyHandle) -> str | None:
+        with self._lock:
+            held = self._halves.get(key.relayer_key_id)
+            return next(iter(held)) if held else None
+
+    def _take_half(self, key: KeyHandle, presignature_id: str) -> Presignature | None:
+        with self._lock:
+            return self._halves.get(key.relayer_key_id, OrderedDict()).pop(presignature_id, None)
+
+    # -- signing ------------------------------------------------------------------------------
+
+    def sign_digest(self, key: KeyHandle, digest: bytes) -> bytes:
+        """Authorize and sign exact bytes: 65 bytes ``r || s || v`` (ECDSA) or 64 (Ed25519)."""
+        session, mpc_session_id = self._authorize(
+            key, {"relayerKeyId": key.relayer_key_id, "signingDigest": b64u(digest)}
+        )
+        return self.sign_authorized(key, session.token, mpc_session_id, digest)
+
+    def sign_intent(
+        self, key: KeyHandle, chain: str, kind: str, payload: Mapping[str, Any]
+    ) -> Finalized:
+        """Build the chain intent, authorize each of its sign requests by intent, sign, finalize."""
+        intent = adapter(chain).build_intent(kind, payload)
+        digest = b64u(intent_digest(intent))
+        signatures = []
+        for index, request in enumerate(intent.sign_requests):
+            if request.algorithm != ALGORITHMS[key.scheme]:
+                raise ClientError(
+                    f"sign request {index} is {request.algorithm}; this key signs "
+                    f"{ALGORITHMS[key.scheme]}"
+                )
+            session, mpc_session_id = self._authorize(
+                key,
+                {
+                    "relayerKeyId": key.relayer_key_id,
+                    "intent": {"chain": chain, "kind": kind, "payload": dict(payload)},
+                    "intentDigest": digest,
+                    "signRequestIndex": index,
+                },
+            )
+            signatures.append(
+                self.sign_authorized(key, session.token, mpc_session_id, request.message)
+            )
+        return intent.finalize(signatures)
+
+    def build_intent(self, chain: str, kind: str, payload: Mapping[str, Any]) -> SigningIntent:
+        """The intent this client would sign, for showing its ``ui_model`` first."""
+        return adapter(chain).build_intent(kind, payload)
+
+    def sign_evm_transaction(self, key: KeyHandle, transaction: Mapping[str, Any]) -> Finalized:
+        """An EVM transaction (legacy, 2930, 1559, 7702); ``from`` defaults to the key's address."""
+        self._require(key, "ecdsa")
+        return self.sign_intent(key, "evm", "transaction", {"from": key.address, **transaction})
+
+    def sign_tempo_transaction(self, key: KeyHandle, transaction: Mapping[str, Any]) -> Finalized:
+        """A Tempo 0x76 transaction signed by its secp256k1 sender (this key)."""
+        self._require(key, "ecdsa")
+        payload = dict(transaction)
+        if "signer" not in payload:
+            payload.setdefault("from", key.address)
+        return self.sign_intent(key, "tempo", "transaction", payload)
+
+    def sign_near_transaction(self, key: KeyHandle, transaction: Mapping[str, Any]) -> Finalized:
+        """A NEAR transaction; ``public_key`` defaults to the key's ``ed25519:...``."""
+        self._require(key, "ed25519")
+        payload = dict(transaction)
+        if "borsh_base64" not in payload:
+            payload.setdefault("public_key", key.near_public_key)
+        return self.sign_intent(key, "near", "transaction", payload)
+
+    def sign_solana_transaction(self, key: KeyHandle, transaction: Mapping[str, Any]) -> Finalized:
+        """A Solana transaction whose signer is this key."""
+        self._require(key, "ed25519")
+        return self.sign_intent(key, "solana", "transaction", transaction)
+
+    def sign_authorized(
+        self, key: KeyHandle, token: str, mpc_session_id: str, message: bytes
+    ) -> bytes:
+        """Sign ``message`` under an ``mpcSessionId`` the caller obtained with ``token``."""
+        if key.scheme == "ecdsa":
+            return self._sign_ecdsa(key, token, mpc_session_id, message)
+        return self._sign_ed25519(key, token, mpc_session_id, message)
+
+    def _sign_ecdsa(self, key: KeyHandle, token: str, mpc_session_id: str, digest: bytes) -> bytes:
+        route = ROUTES["ecdsa"]
+        client_entropy = secrets.token_bytes(32)
+        init: dict[str, Any] | None = None
+        for _ in range(SIGN_INIT_ATTEMPTS):
+            if self._oldest_half(key) is None:
+                self.refill_presignatures(key)
+            wanted = self._oldest_half(key)
+            try:
+                init = self.api.post(
+                    f"{route}/sign/init",
+                    {
+                        "mpcSessionId": mpc_session_id,
+                        "relayerKeyId": key.relayer_key_id,
+                        "signingDigest": b64u(digest),
+                        "clientEntropy": b64u(client_entropy),
+                        "presignatureId": wanted,
+                    },
+                    token,
+                )
+            except ApiError as exc:
+                if exc.code != "pool_empty":
+                    raise
+                # The relayer has no such presignature (any more): this half is useless.
+                if wanted is not None:
+                    self._take_half(key, wanted)
+                continue
+            break
+        if init is None:
+            raise ClientError("the presignature pool stayed empty after refilling")
+        presignature = self._take_half(key, str(init["presignatureId"]))
+        if presignature is None:
+            raise ClientError("the relayer reserved a presignature this client does not hold")
+        share = signature_share(
+            presignature,
+            key_id=key.relayer_key_id,
+            signing_session_id=str(init["signingSessionId"]),
+            digest=digest,
+            client_entropy=client_entropy,
+            relayer_entropy=unb64u(init["relayerEntropy"]),
+        )
+        final = self.api.post(
+            f"{route}/sign/finalize",
+            {
+                "signingSessionId": init["signingSessionId"],
+                "relayerKeyId": key.relayer_key_id,
+                "clientSignatureShare": b64u(share),
+            },
+            token,
+        )
+        signature = unb64u(final["signature"])
+        recovered = CoincurvePublicKey.from_signature_and_message(signature, digest, hasher=None)
+        if recovered.format(compressed=True) != key.public_key:
+            raise ClientError("the relayer's signature does not recover this key")
+        return signature
+
+    def _sign_ed25519(
+        self, key: KeyHandle, token: str, mpc_session_id: str, message: bytes
+    ) -> bytes:
+        route = ROUTES["ed25519"]
+        package = key.frost_package()
+        nonces, commitments = frost.commit(package)
+        init = self.api.post(
+            f"{route}/sign/init",
+            {
+                "mpcSessionId": mpc_session_id,
+                "relayerKeyId": key.relayer_key_id,
+                "signingDigest": b64u(message),
+                "clientCommitments": {
+                    "hiding": b64u(commitments.hiding.to_bytes()),
+                    "binding": b64u(commitments.binding.to_bytes()),
+                },
+            },
+            token,
+        )
+        relayer = init["relayerCommitments"]
+        relayer_commitments = frost.SigningCommitments(
+            _SUITE,
+            _ED25519.decode_element(unb64u(relayer["hiding"])),
+            _ED25519.decode_element(unb64u(relayer["binding"])),
+        )
+        signing_package = frost.SigningPackage(
+            _SUITE, {1: commitments, 2: relayer_commitments}, message
+        )
+        share = frost.sign(signing_package, nonces, package)
+        final = self.api.post(
+            f"{route}/sign/finalize",
+            {
+                "signingSessionId": init["signingSessionId"],
+                "relayerKeyId": key.relayer_key_id,
+                "clientSignatureShare": b64u(_ED25519.encode_scalar(share.share)),
+            },
+            token,
+        )
+        signature = unb64u(final["signature"])
+        frost.verify("ed25519", key.public_key, message, signature)
+        return signature
+
+    # -- export -------------------------------------------------------------------------------
+
+    def export_key(self, key: KeyHandle) -> bytes:
+        """The whole private key, after a passkey step-up; 32 bytes.
+
+        secp256k1: the big-endian secret ``x``; Ed25519: the little-endian
+        scalar ``x`` (not an RFC 8032 seed: the key was never made from one).
+        The relayer's share arrives encrypted to a fresh X25519 key and is
+        opened here; ``x * G`` is checked against the group key.
+        """
+        recipient = X25519PrivateKey.generate()
+        result = self.api.post(
+            f"{ROUTES[key.scheme]}/export",
+            {
+                "relayerKeyId": key.relayer_key_id,
+                "recipientPublicKey": b64u(recipient.public_key().public_bytes_raw()),
+                "stepUp": self.step_up("export"),
+            },
+            self._app(),
+        )
+        sealed = SealedExport(
+            unb64u(result["ephemeralPublicKey"]),
+            unb64u(result["nonce"]),
+            unb64u(result["ciphertext"]),
+        )
+        share = open_x25519_export(recipient, sealed, context=str(result["context"]).encode())
+        group = _SECP256K1 if key.scheme == "ecdsa" else _ED25519
+        x = (key.x_client + group.decode_scalar(share)) % group.order
+        if group.base_mul(x).to_bytes() != key.public_key:
+            raise ClientError("the exported share does not complete this key")
+        return group.encode_scalar(x)
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _require(key: KeyHandle, scheme: SchemeName) -> None:
+        if key.scheme != scheme:
+            raise ClientError(f"this needs a {scheme} key, not {key.scheme}")
+
+
+def _messages(texts: Any) -> list[Message]:
+    return [Message.from_bytes(unb64u(str(t))) for t in texts]
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+__all__ = [
+    "ALGORITHMS",
+    "Authenticator",
+    "Ceremony",
+    "CosignerClient",
+    "KeyHandle",
+    "ThresholdSession",
+]

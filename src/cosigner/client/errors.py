@@ -1,0 +1,39 @@
+"""The error a server answer turns into on the client side."""
+
+from __future__ import annotations
+
+from cosigner.errors import CosignerError
+
+
+class ApiError(CosignerError):
+    """A non-2xx answer: ``status``, and the body's ``code`` and ``message``.
+
+    ``code`` is the server's stable error code (``pool_empty``,
+    ``stale_session_state``, ``session_exhausted``, ...), so callers branch on it.
+    """
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+class ClientError(CosignerError):
+    """Something the client itself refuses: no login yet, a key of the wrong scheme, ..."""
+
+    code = "client_error"
+
+
+class KeyMismatchError(ClientError):
+    """The client share does not fit the key: the passkey's PRF output is not the key's.
+
+    Presigning checks ``x * G`` against the group key (Cait-Sith presign step
+    2.5), so a client share from another passkey, user or rpId is caught there,
+    before any presignature exists.
+    """
+
+    code = "prf_key_mismatch"
+
+
+__all__ = ["ApiError", "ClientError", "KeyMismatchError"]

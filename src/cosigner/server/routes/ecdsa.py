@@ -1,0 +1,730 @@
+"""``/threshold-ecdsa/*``: two-party threshold ECDSA, scheme ``threshold-secp256k1-ecdsa-2p-v1``.
+
+Cait-Sith (docs/ecdsa/ot_based_ecdsa/ of near/threshold-signatures) between
+the client (participant 1) and the relayer (participant 2), whose additive
+secrets come from :mod:`cosigner.keys` (seed 000, locked): the client's from
+its passkey PRF output, the relayer's from ``COSIGNER_SECP256K1_MASTER_SECRET``,
+the user, the rpId and the client's verifying share. Protocol shares are
+``x_client / 3`` and ``x_relayer / -2`` (:mod:`cosigner.ecdsa.two_party`), so
+a signature by both verifies as one ordinary ECDSA signature under
+``(x_client + x_relayer) * G``.
+
+* ``keygen`` (app session): the client sends ``x_client * G`` (33 bytes,
+  compressed); the relayer derives its share, stores the key and returns the
+  group key, its Ethereum address and the ``relayerKeyId``. Idempotent, and
+  recoverable from the master secret alone.
+* ``session`` and ``authorize``: as for every scheme
+  (:mod:`.threshold_common`); a signing digest is exactly 32 bytes.
+* ``presign/init`` and ``presign/step`` (threshold session): a distributed
+  presign session (seed 000, "Distributed Presign Sessions + Atomic
+  Transitions"). ``init`` creates the store record (stage ``triples``,
+  version 1, bound to the session's scope, the relayer's protocol state
+  sealed under the record id) and returns the relayer's first messages.
+  ``step`` takes ``expectedVersion``, the ``stage`` the client's messages
+  are for, and those messages; it restores the relayer's state, feeds them,
+  and compare-and-swaps the new state at version + 1. Stages follow the
+  graph ``triples -> triples|triples_done``, ``triples_done ->
+  triples_done|presign``, ``presign -> presign|done``: two triples are
+  generated (one batch), then presigning uses them. At ``done`` the
+  relayer's presignature goes into the pool, sealed, under the id both
+  sides computed, and the session record is deleted. Whatever an instance
+  computes leaves it only after its swap won: a lost race answers
+  ``stale_session_state`` and nothing else, so no state ever answers two
+  different inputs; a message the protocol refuses, or a round that aborts,
+  ends the session for good.
+* ``sign/init`` (threshold session): checks the ``mpcSessionId`` and its
+  digest, reserves a presignature (``pool_empty`` 503 leaves the
+  ``mpcSessionId`` unspent, so the client refills and retries), then spends
+  the ``mpcSessionId`` and opens a signing session that binds digest,
+  presignature and both halves of the rerandomization entropy.
+* ``sign/finalize`` (threshold session): takes the signing session, marks the
+  presignature consumed in the store, and only then restores it, combines
+  the client's signature share with its own (the relayer coordinates, so
+  its share never leaves), checks the signature, and returns ``r || s || v``
+  (low ``s``). A crash or a retry after the consume finds it consumed.
+* ``export`` (app session and passkey step-up): the relayer's additive
+  share, encrypted to an X25519 key the client sent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Final, Literal
+
+from coincurve import PublicKey as CoincurvePublicKey
+from fastapi import APIRouter, Depends, Response
+from pydantic import Field, StringConstraints
+
+from cosigner.ecdsa import Presign, Presignature, Sign, TripleGeneration, TripleShare
+from cosigner.ecdsa.two_party import (
+    CLIENT_ID,
+    PARTICIPANTS,
+    RELAYER_ID,
+    TRIPLES_PER_PRESIGNATURE,
+    flow_session_id,
+    relayer_key_share,
+    sign_entropy,
+)
+from cosigner.ecdsa.types import KeyShare
+from cosigner.errors import CosignerError
+from cosigner.keys import (
+    SCHEME_ECDSA_2P_V1,
+    SCHEMES,
+    KeyDerivationError,
+    derive_relayer_share,
+    ethereum_address,
+)
+from cosigner.protocol import Message, Protocol
+from cosigner.server.context import ServerContext, ThresholdScheme
+from cosigner.server.deps import AppSessionDep, Ctx, threshold_session
+from cosigner.server.errors import ERROR_RESPONSES, InvalidBody, PresignSessionExpired
+from cosigner.server.models import (
+    B64u,
+    Id,
+    RequestModel,
+    ResponseModel,
+    b64u_decode,
+    b64u_encode,
+    decode,
+)
+from cosigner.server.routes.threshold_common import (
+    AuthorizeRequest,
+    AuthorizeResponse,
+    ExportRequest,
+    ExportResponse,
+    HealthResponse,
+    KeyId,
+    SessionRequest,
+    SessionResponse,
+    authorize_request,
+    export_response,
+    healthz_response,
+    mint_session_response,
+)
+from cosigner.server.sessions import THRESHOLD_ECDSA_KIND, ThresholdClaims
+from cosigner.server.threshold import (
+    MasterSecretMismatch,
+    check_key_scope,
+    check_mpc_session,
+    check_session_live,
+    load_user_key,
+    relayer_key_id,
+    spend_mpc_session,
+)
+from cosigner.store import (
+    STAGE_GRAPH,
+    AlreadyExistsError,
+    InvalidStageTransitionError,
+    KeyRecord,
+    NotFoundError,
+    PresignSession,
+    PresignStage,
+    ScopeMismatchError,
+    SessionExpiredError,
+    StageRegressionError,
+    StaleSessionStateError,
+)
+from cosigner.store.records import is_regression
+
+NAME: Final = "ecdsa"
+SCHEME = SCHEMES[SCHEME_ECDSA_2P_V1]
+GROUP = SCHEME.group
+PRESIGN_KIND: Final = "presign_ecdsa"
+PRESIGNATURE_KIND: Final = "presignature_ecdsa"
+SIGN_KIND: Final = "sign_ecdsa"
+MAX_STEP_MESSAGES: Final = 16
+MAX_MESSAGE_BYTES: Final = 48 * 1024
+_DONE_STATE: Final = b"done"
+
+ThresholdEcdsa = Annotated[ThresholdClaims, Depends(threshold_session(THRESHOLD_ECDSA_KIND))]
+
+
+def scheme_of(ctx: ServerContext) -> ThresholdScheme:
+    return ctx.scheme(NAME)
+
+
+# -- key material ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RelayerEcdsaKey:
+    """The relayer's side of one key, re-derived from the master secret on each use."""
+
+    x_relayer: int = field(repr=False)
+    public_key: bytes
+
+    @property
+    def relayer_verifying_share(self) -> bytes:
+        """``x_relayer * G``, the additive verifying share (33 bytes)."""
+        return GROUP.base_mul(self.x_relayer).to_bytes()
+
+    def key_share(self) -> KeyShare:
+        return relayer_key_share(self.x_relayer, self.public_key)
+
+
+def derive_relayer_key(
+    master_secret: bytes, user_id: str, rp_id: str, client_verifying_share: bytes
+) -> RelayerEcdsaKey:
+    """The relayer's additive secret and the group key ``X_client + x_relayer * G``."""
+    x_relayer = derive_relayer_share(
+        master_secret,
+        user_id=user_id,
+        rp_id=rp_id,
+        client_verifying_share=client_verifying_share,
+        scheme_id=SCHEME_ECDSA_2P_V1,
+    )
+    group_key = GROUP.decode_element(client_verifying_share) + GROUP.base_mul(x_relayer)
+    if group_key.is_identity:
+        raise KeyDerivationError("the client's verifying share cancels the relayer's")
+    return RelayerEcdsaKey(x_relayer, group_key.to_bytes())
+
+
+def stored_relayer_key(master_secret: bytes, record: KeyRecord) -> RelayerEcdsaKey:
+    value = record.metadata.get("clientVerifyingShare")
+    if not isinstance(value, str):
+        raise MasterSecretMismatch(f"key {record.key_id!r} lacks its client verifying share")
+    key = derive_relayer_key(master_secret, record.user_id, record.rp_id, b64u_decode(value))
+    if not secrets.compare_digest(key.public_key, record.public_key):
+        raise MasterSecretMismatch(
+            f"key {record.key_id!r} was made under another master secret; "
+            "restore COSIGNER_SECP256K1_MASTER_SECRET"
+        )
+    return key
+
+
+# -- bodies -------------------------------------------------------------------------------------
+
+Point = Annotated[str, B64u(33, 33)]
+Bytes32 = Annotated[str, B64u(32, 32)]
+ProtocolMessage = Annotated[str, B64u(1, MAX_MESSAGE_BYTES)]
+PresignatureId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+StageName = Literal["triples", "triples_done", "presign", "done"]
+
+
+class EcdsaKeygenRequest(RequestModel):
+    client_verifying_share: Point = Field(
+        description="x_client * G (33-byte compressed secp256k1 point), x_client derived "
+        "from the passkey PRF"
+    )
+
+
+class EcdsaKeygenResponse(ResponseModel):
+    relayer_key_id: str
+    scheme_id: str
+    public_key: str = Field(description="the group key, 33-byte compressed")
+    ethereum_address: str
+    client_verifying_share: str
+    relayer_verifying_share: str
+    participant_ids: list[int]
+    client_participant_id: int
+    relayer_participant_id: int
+    created: bool
+
+
+class PresignInitRequest(RequestModel):
+    relayer_key_id: KeyId
+
+
+class PresignStepRequest(RequestModel):
+    presign_session_id: Id
+    relayer_key_id: KeyId
+    expected_version: int = Field(ge=1, le=2**31)
+    stage: StageName = Field(
+        description="the stage the messages are for: triples (triple generation), or "
+        "presign (presigning, once the session is at triples_done or presign)"
+    )
+    messages: list[ProtocolMessage] = Field(default_factory=list, max_length=MAX_STEP_MESSAGES)
+
+
+class PresignResponse(ResponseModel):
+    presign_session_id: str
+    version: int
+    stage: str
+    expires_at: int
+    messages: list[str] = Field(description="the relayer's protocol messages, in order")
+    triple_count: int = TRIPLES_PER_PRESIGNATURE
+    presignature_id: str | None = Field(
+        default=None, description="at stage done: the id the presignature is pooled under"
+    )
+
+
+class EcdsaSignInitRequest(RequestModel):
+    mpc_session_id: Id
+    relayer_key_id: KeyId
+    signing_digest: Bytes32
+    client_entropy: Bytes32 = Field(description="32 random bytes, half of the rerandomization")
+    presignature_id: PresignatureId | None = Field(
+        default=None,
+        description="a presignature whose client half the caller holds; the oldest "
+        "available one when absent",
+    )
+
+
+class EcdsaSignInitResponse(ResponseModel):
+    signing_session_id: str
+    presignature_id: str
+    relayer_entropy: str
+    expires_at: int
+
+
+class EcdsaSignFinalizeRequest(RequestModel):
+    signing_session_id: Id
+    relayer_key_id: KeyId
+    client_signature_share: Bytes32
+
+
+class EcdsaSignFinalizeResponse(ResponseModel):
+    signature: str = Field(description="65 bytes r || s || recovery id, s low")
+    recovery_id: int
+    public_key: str
+    relayer_key_id: str
+    signing_digest: str
+
+
+# -- routes -------------------------------------------------------------------------------------
+
+router = APIRouter(prefix="/threshold-ecdsa", tags=["threshold-ecdsa"], responses=ERROR_RESPONSES)
+
+
+@router.get("/healthz", response_model=HealthResponse)
+def healthz(ctx: Ctx) -> HealthResponse:
+    """200 when the scheme is enabled (its master secret is configured), 503 otherwise."""
+    return healthz_response(scheme_of(ctx))
+
+
+@router.post("/keygen", response_model=EcdsaKeygenResponse)
+def keygen(body: EcdsaKeygenRequest, app: AppSessionDep, ctx: Ctx) -> EcdsaKeygenResponse:
+    """Derive the relayer share for the client's verifying share and store the key."""
+    scheme = scheme_of(ctx)
+    master, _ = scheme.secrets()
+    rp_id = ctx.settings.rp_id
+    client_share = decode(body.client_verifying_share)
+    derived = derive_relayer_key(master, app.user_id, rp_id, client_share)
+    key_id = relayer_key_id(SCHEME_ECDSA_2P_V1, app.user_id, rp_id, client_share)
+    address = ethereum_address(derived.public_key)
+    created = True
+    try:
+        ctx.store.keys.create(
+            key_id,
+            user_id=app.user_id,
+            rp_id=rp_id,
+            scheme_id=SCHEME_ECDSA_2P_V1,
+            public_key=derived.public_key,
+            participant_ids=PARTICIPANTS,
+            metadata={
+                "version": 1,
+                "clientVerifyingShare": b64u_encode(client_share),
+                "relayerVerifyingShare": b64u_encode(derived.relayer_verifying_share),
+                "ethereumAddress": address,
+            },
+        )
+    except AlreadyExistsError:
+        created = False
+        load_user_key(ctx, scheme, app.user_id, key_id)
+    if created:
+        ctx.audit(
+            "keygen",
+            app.user_id,
+            {
+                "scheme": SCHEME_ECDSA_2P_V1,
+                "relayerKeyId": key_id,
+                "publicKey": b64u_encode(derived.public_key),
+            },
+        )
+    return EcdsaKeygenResponse(
+        relayer_key_id=key_id,
+        scheme_id=SCHEME_ECDSA_2P_V1,
+        public_key=b64u_encode(derived.public_key),
+        ethereum_address=address,
+        client_verifying_share=b64u_encode(client_share),
+        relayer_verifying_share=b64u_encode(derived.relayer_verifying_share),
+        participant_ids=list(PARTICIPANTS),
+        client_participant_id=CLIENT_ID,
+        relayer_participant_id=RELAYER_ID,
+        created=created,
+    )
+
+
+@router.post("/session", response_model=SessionResponse)
+def session(
+    body: SessionRequest, response: Response, app: AppSessionDep, ctx: Ctx
+) -> SessionResponse:
+    """Mint a threshold session for one of the user's keys (<= 10 minutes, <= 20 uses)."""
+    return mint_session_response(ctx, scheme_of(ctx), body, response, app)
+
+
+@router.post("/authorize", response_model=AuthorizeResponse)
+def authorize_route(body: AuthorizeRequest, claims: ThresholdEcdsa, ctx: Ctx) -> AuthorizeResponse:
+    """Spend one use of the threshold session on one 32-byte digest; returns its mpcSessionId."""
+    return authorize_request(ctx, scheme_of(ctx), claims, body)
+
+
+# -- presign ----------------------------------------------------------------------------------
+
+
+def _relayer_for(ctx: ServerContext, claims: ThresholdClaims, key_id: str) -> RelayerEcdsaKey:
+    """Scope, live session, the user's key and the relayer's side of it, in that order."""
+    scheme = scheme_of(ctx)
+    master, _ = scheme.secrets()
+    check_key_scope(claims, key_id)
+    check_session_live(ctx, claims)
+    return stored_relayer_key(master, load_user_key(ctx, scheme, claims.user_id, key_id))
+
+
+def _seal_state(ctx: ServerContext, state: bytes, presign_session_id: str) -> bytes:
+    _, cipher = scheme_of(ctx).secrets()
+    return cipher.seal(state, kind=PRESIGN_KIND, record_id=presign_session_id)
+
+
+def _open_protocol(ctx: ServerContext, record: PresignSession) -> Protocol:
+    _, cipher = scheme_of(ctx).secrets()
+    return Protocol.from_bytes(
+        cipher.open(record.state, kind=PRESIGN_KIND, record_id=record.session_id)
+    )
+
+
+def _messages_out(messages: Sequence[Message]) -> list[str]:
+    return [b64u_encode(m.to_bytes()) for m in messages]
+
+
+def _messages_in(texts: Sequence[str]) -> list[Message]:
+    messages = [Message.from_bytes(decode(text)) for text in texts]
+    for m in messages:
+        if m.sender != CLIENT_ID:
+            raise InvalidBody(f"messages: every message is the client's (sender {CLIENT_ID})")
+    return messages
+
+
+def _pool_gauge(ctx: ServerContext) -> None:
+    ctx.metrics.set_pool_size(NAME, ctx.store.presignatures.available_total(SCHEME_ECDSA_2P_V1))
+
+
+@router.post("/presign/init", response_model=PresignResponse)
+def presign_init(body: PresignInitRequest, claims: ThresholdEcdsa, ctx: Ctx) -> PresignResponse:
+    """Open a presign session: the store record at stage triples, version 1, and round 0."""
+    _relayer_for(ctx, claims, body.relayer_key_id)
+    presign_session_id = "ps_" + secrets.token_urlsafe(24)
+    generation = TripleGeneration(
+        session_id=flow_session_id("triples", body.relayer_key_id, presign_session_id),
+        me=RELAYER_ID,
+        participants=PARTICIPANTS,
+        threshold=2,
+        count=TRIPLES_PER_PRESIGNATURE,
+    )
+    outgoing = generation.start()
+    record = ctx.store.presign_sessions.create_session(
+        presign_session_id,
+        scope=claims.scope(),
+        state=_seal_state(ctx, generation.to_bytes(), presign_session_id),
+        ttl_ms=ctx.settings.presign_session_ttl_s * 1000,
+    )
+    return PresignResponse(
+        presign_session_id=presign_session_id,
+        version=record.version,
+        stage=str(record.stage),
+        expires_at=record.expires_at_ms,
+        messages=_messages_out(outgoing),
+    )
+
+
+_STEPS: Final = {
+    (PresignStage.TRIPLES, PresignStage.TRIPLES),
+    (PresignStage.TRIPLES_DONE, PresignStage.PRESIGN),
+    (PresignStage.PRESIGN, PresignStage.PRESIGN),
+}
+"""(stored stage, stage of the client's messages) pairs a step can run."""
+
+
+def _check_step(record: PresignSession, requested: PresignStage) -> None:
+    if (record.stage, requested) in _STEPS:
+        return
+    what = f"presign session {record.session_id!r}"
+    if is_regression(record.stage, requested):
+        raise StageRegressionError(f"{what} is at {record.stage}; it cannot go back to {requested}")
+    if requested not in STAGE_GRAPH[record.stage]:
+        raise InvalidStageTransitionError(
+            f"{what} is at {record.stage} and cannot move to {requested}"
+        )
+    raise InvalidStageTransitionError(
+        f"{what} is at {record.stage}: send the first presign messages with stage presign"
+    )
+
+
+def _feed(protocol: Protocol, messages: Sequence[Message]) -> list[Message]:
+    out: list[Message] = []
+    for message in messages:
+        out.extend(protocol.receive(message))
+    return out
+
+
+@router.post("/presign/step", response_model=PresignResponse)
+def presign_step(body: PresignStepRequest, claims: ThresholdEcdsa, ctx: Ctx) -> PresignResponse:
+    """Feed the client's messages to the relayer's restored state; CAS the next state."""
+    relayer = _relayer_for(ctx, claims, body.relayer_key_id)
+    scope = claims.scope()
+    sessions = ctx.store.presign_sessions
+    try:
+        record = sessions.get_session(body.presign_session_id, scope=scope)
+    except SessionExpiredError:
+        raise PresignSessionExpired(
+            "the presign session has expired: start a new one with presign/init"
+        ) from None
+    if record.version != body.expected_version:
+        raise StaleSessionStateError(
+            f"presign session {record.session_id!r} is at version {record.version}, not "
+            f"{body.expected_version}: another step won; start a new presign session",
+            expected_version=body.expected_version,
+            current_version=record.version,
+        )
+    requested = PresignStage(body.stage)
+    _check_step(record, requested)
+    incoming = _messages_in(body.messages)
+    protocol = _open_protocol(ctx, record)
+    presignature_id: str | None = None
+    try:
+        if record.stage is PresignStage.TRIPLES:
+            assert isinstance(protocol, TripleGeneration), "sealed state of another stage"
+            outgoing = _feed(protocol, incoming)
+            stage = PresignStage.TRIPLES_DONE if protocol.done else PresignStage.TRIPLES
+        else:
+            if record.stage is PresignStage.TRIPLES_DONE:
+                assert isinstance(protocol, TripleGeneration), "sealed state of another stage"
+                triples: list[TripleShare] = protocol.result
+                protocol = Presign(
+                    session_id=flow_session_id("presign", body.relayer_key_id, record.session_id),
+                    key_share=relayer.key_share(),
+                    triple0=triples[0],
+                    triple1=triples[1],
+                    participants=PARTICIPANTS,
+                )
+                outgoing = protocol.start()
+            else:
+                assert isinstance(protocol, Presign), "sealed state of another stage"
+                outgoing = []
+            outgoing += _feed(protocol, incoming)
+            stage = PresignStage.DONE if protocol.done else PresignStage.PRESIGN
+    except CosignerError:
+        # A refused message or an aborted round ends the session: a state is never run twice,
+        # so no input can be tried against it again (no selective-failure oracle).
+        sessions.delete_session(record.session_id)
+        raise
+    state = _DONE_STATE if stage is PresignStage.DONE else protocol.to_bytes()
+    # The swap decides which computation counts; only its winner's messages leave.
+    moved = sessions.advance_session_cas(
+        record.session_id,
+        body.expected_version,
+        scope=scope,
+        stage=stage,
+        state=_seal_state(ctx, state, record.session_id),
+    )
+    if stage is PresignStage.DONE:
+        presignature = protocol.result
+        assert isinstance(presignature, Presignature)
+        presignature_id = _pool_presignature(ctx, claims, body.relayer_key_id, presignature)
+        sessions.delete_session(record.session_id)
+    return PresignResponse(
+        presign_session_id=record.session_id,
+        version=moved.version,
+        stage=str(moved.stage),
+        expires_at=moved.expires_at_ms,
+        messages=_messages_out(outgoing),
+        presignature_id=presignature_id,
+    )
+
+
+def _presignature_record_id(key_id: str, presignature_id: str) -> str:
+    return f"{key_id}/{presignature_id}"
+
+
+def _pool_presignature(
+    ctx: ServerContext, claims: ThresholdClaims, key_id: str, presignature: Presignature
+) -> str:
+    _, cipher = scheme_of(ctx).secrets()
+    presignature_id = presignature.presignature_id.hex()
+    secret = cipher.seal(
+        presignature.to_bytes(),
+        kind=PRESIGNATURE_KIND,
+        record_id=_presignature_record_id(key_id, presignature_id),
+    )
+    ctx.store.presignatures.put(
+        key_id,
+        presignature_id,
+        secret=secret,
+        public=presignature.big_r.to_bytes(),
+        scheme=SCHEME_ECDSA_2P_V1,
+    )
+    ctx.audit(
+        "presignature",
+        claims.user_id,
+        {"scheme": SCHEME_ECDSA_2P_V1, "relayerKeyId": key_id, "presignatureId": presignature_id},
+    )
+    _pool_gauge(ctx)
+    return presignature_id
+
+
+# -- sign -------------------------------------------------------------------------------------
+
+
+@router.post("/sign/init", response_model=EcdsaSignInitResponse)
+def sign_init(
+    body: EcdsaSignInitRequest, claims: ThresholdEcdsa, ctx: Ctx
+) -> EcdsaSignInitResponse:
+    """Check the mpcSessionId, reserve a presignature, then spend the id and open a signing session.
+
+    ``pool_empty`` leaves the mpcSessionId unspent: refill and call again.
+    """
+    scheme = scheme_of(ctx)
+    _, cipher = scheme.secrets()
+    key_id = body.relayer_key_id
+    _relayer_for(ctx, claims, key_id)
+    digest = decode(body.signing_digest)
+    check_mpc_session(ctx, scheme, claims, body.mpc_session_id, key_id, digest)
+    pool = ctx.store.presignatures
+    reservation = pool.reserve(key_id, presignature_id=body.presignature_id)
+    try:
+        spend_mpc_session(ctx, scheme, body.mpc_session_id)
+    except CosignerError:
+        pool.discard(key_id, reservation.presignature_id)
+        raise
+    _pool_gauge(ctx)
+    relayer_entropy = secrets.token_bytes(32)
+    signing_session_id = secrets.token_urlsafe(32)
+    state = {
+        "user": claims.user_id,
+        "key": key_id,
+        "session": claims.session_id,
+        "digest": b64u_encode(digest),
+        "presignatureId": reservation.presignature_id,
+        "clientEntropy": body.client_entropy,
+        "relayerEntropy": b64u_encode(relayer_entropy),
+    }
+    sealed = cipher.seal(json.dumps(state).encode(), kind=SIGN_KIND, record_id=signing_session_id)
+    ttl_ms = min(reservation.expires_at_ms - ctx.clock(), ctx.settings.signing_session_ttl_s * 1000)
+    record = ctx.store.sessions.put(SIGN_KIND, signing_session_id, sealed, ttl_ms=max(ttl_ms, 1))
+    return EcdsaSignInitResponse(
+        signing_session_id=signing_session_id,
+        presignature_id=reservation.presignature_id,
+        relayer_entropy=b64u_encode(relayer_entropy),
+        expires_at=record.expires_at_ms,
+    )
+
+
+def _open_sign_state(ctx: ServerContext, blob: bytes, signing_session_id: str) -> dict[str, Any]:
+    _, cipher = scheme_of(ctx).secrets()
+    state: dict[str, Any] = json.loads(
+        cipher.open(blob, kind=SIGN_KIND, record_id=signing_session_id)
+    )
+    return state
+
+
+@router.post("/sign/finalize", response_model=EcdsaSignFinalizeResponse)
+def sign_finalize(
+    body: EcdsaSignFinalizeRequest, claims: ThresholdEcdsa, ctx: Ctx
+) -> EcdsaSignFinalizeResponse:
+    """Consume the presignature durably, then combine both shares, check, return the signature."""
+    scheme = scheme_of(ctx)
+    _, cipher = scheme.secrets()
+    key_id = body.relayer_key_id
+    relayer = _relayer_for(ctx, claims, key_id)
+    client_share = decode(body.client_signature_share)
+    if not 0 < int.from_bytes(client_share, "big") < GROUP.order:
+        raise InvalidBody("clientSignatureShare: a scalar in [1, n), 32 bytes big-endian")
+    try:
+        state = _open_sign_state(
+            ctx,
+            ctx.store.sessions.get(SIGN_KIND, body.signing_session_id).data,
+            body.signing_session_id,
+        )
+        if (
+            state["user"] != claims.user_id
+            or state["key"] != key_id
+            or state["session"] != claims.session_id
+        ):
+            raise ScopeMismatchError("this signing session belongs to another session or key")
+        taken = ctx.store.sessions.take(SIGN_KIND, body.signing_session_id)
+    except NotFoundError:
+        raise NotFoundError(
+            "unknown signingSessionId: it was finalized already, has expired or was never "
+            "issued; run sign/init again"
+        ) from None
+    state = _open_sign_state(ctx, taken.data, body.signing_session_id)
+    presignature_id = str(state["presignatureId"])
+    # The durable, single-winner consumption: after this no retry or crash can use it again.
+    consumed = ctx.store.presignatures.consume(key_id, presignature_id)
+    presignature = Presignature.from_bytes(
+        cipher.open(
+            consumed.secret,
+            kind=PRESIGNATURE_KIND,
+            record_id=_presignature_record_id(key_id, presignature_id),
+        )
+    )
+    digest = b64u_decode(state["digest"])
+    sign_session_id = flow_session_id("sign", key_id, body.signing_session_id)
+    signing = Sign(
+        session_id=sign_session_id,
+        presignature=presignature,
+        digest=digest,
+        coordinator=RELAYER_ID,
+        participants=PARTICIPANTS,
+        public_key=relayer.public_key,
+        entropy=sign_entropy(
+            b64u_decode(state["clientEntropy"]), b64u_decode(state["relayerEntropy"])
+        ),
+    )
+    signing.start()
+    signing.receive(Message(Sign.NAME, sign_session_id, 0, CLIENT_ID, RELAYER_ID, client_share))
+    signature = signing.result.to_bytes()
+    # An independent check (libsecp256k1's recovery) before the signature leaves.
+    recovered = CoincurvePublicKey.from_signature_and_message(signature, digest, hasher=None)
+    if not secrets.compare_digest(recovered.format(compressed=True), relayer.public_key):
+        raise CosignerError("the combined signature does not recover the group key")
+    ctx.metrics.signatures.labels(scheme=NAME).inc()
+    ctx.audit(
+        "signature",
+        claims.user_id,
+        {
+            "scheme": SCHEME_ECDSA_2P_V1,
+            "relayerKeyId": key_id,
+            "sessionId": claims.session_id,
+            "presignatureId": presignature_id,
+            "signingDigestSha256": hashlib.sha256(digest).hexdigest(),
+            "signature": b64u_encode(signature),
+        },
+    )
+    return EcdsaSignFinalizeResponse(
+        signature=b64u_encode(signature),
+        recovery_id=signature[64],
+        public_key=b64u_encode(relayer.public_key),
+        relayer_key_id=key_id,
+        signing_digest=b64u_encode(digest),
+    )
+
+
+# -- export -------------------------------------------------------------------------------------
+
+EXPORT_SHARE_ENCODING: Final = "x_relayer, the relayer's additive secret, 32-byte big-endian scalar"
+
+
+@router.post("/export", response_model=ExportResponse)
+def export(body: ExportRequest, app: AppSessionDep, ctx: Ctx) -> ExportResponse:
+    """After a passkey step-up: the relayer's share, encrypted to the client's X25519 key.
+
+    With its own ``x_client``, the client gets the whole key
+    ``x = x_client + x_relayer (mod n)``; ``x * G`` is the group key.
+    """
+    scheme = scheme_of(ctx)
+    master, _ = scheme.secrets()
+    key = load_user_key(ctx, scheme, app.user_id, body.relayer_key_id)
+    return export_response(
+        ctx,
+        scheme,
+        app,
+        body,
+        key,
+        lambda: GROUP.encode_scalar(stored_relayer_key(master, key).x_relayer),
+        EXPORT_SHARE_ENCODING,
+    )
