@@ -6,7 +6,8 @@
   expiry and cancellation are refused;
 * a bad signature share is refused naming its owner, and the proposal
   completes with another owner;
-* events follow the issue's vocabulary.
+* events follow the issue's vocabulary;
+* every group is listed, page by page.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from cosigner.multisig.errors import (
     AlreadySubmitted,
     CommitmentReused,
     InvalidGroupParameters,
+    InvalidSubmission,
     NonceAlreadyUsed,
     NotAnOwner,
     NotASigner,
@@ -319,6 +321,28 @@ def test_requests_are_checked_against_the_owner_list(active: tuple[Harness, str]
         h.coordinator.submit_commitment(pid, outsider.public_key, b"")
     assert [g.group_id for g in h.coordinator.groups_for_owner(h.keys[2])] == [gid]
     assert h.coordinator.groups_for_owner(outsider.public_key) == []
+
+
+def test_every_group_is_listed_page_by_page() -> None:
+    h = make_harness(3)
+    assert h.coordinator.list_groups() == ([], None)
+    made = [h.create_group(2, creator=i % 3) for i in range(5)]
+    by_id = sorted(made, key=lambda g: g.group_id)
+    assert h.coordinator.list_groups() == (by_id, None)
+    assert h.coordinator.list_groups(5) == (by_id, None)  # an exact fit is the last page
+    walked, after = [], None
+    while True:
+        page, after = h.coordinator.list_groups(2, after)
+        walked += page
+        if after is None:
+            break
+        assert after == page[-1].group_id
+    assert walked == by_id
+    for limit in (0, 501, True, "2"):
+        with pytest.raises(InvalidSubmission):
+            h.coordinator.list_groups(limit)  # type: ignore[arg-type]
+    with pytest.raises(InvalidSubmission):
+        h.coordinator.list_groups(2, b"g_")  # type: ignore[arg-type]
 
 
 def test_group_parameters_are_checked() -> None:

@@ -1,8 +1,9 @@
 """The MultisigStore contract, run against the memory and the SQLite backends.
 
-Versioned records with compare-and-swap, insert-if-absent messages and
-commitment claims, single-use challenges, rollback of a failed transaction,
-and a second SQLite connection on the same file seeing the same data.
+Versioned records with compare-and-swap, the paged listing of every group,
+insert-if-absent messages and commitment claims, single-use challenges,
+rollback of a failed transaction, and a second SQLite connection on the
+same file seeing the same data.
 """
 
 from __future__ import annotations
@@ -84,6 +85,38 @@ def test_group_compare_and_swap(store: MultisigStore) -> None:
     assert store.get_group("g_1") == updated
     assert [g.group_id for g in store.groups_for_owner(KEYS[1])] == ["g_1"]
     assert store.groups_for_owner(b"\x09" * 32) == []
+
+
+def test_list_groups_pages_by_id(store: MultisigStore) -> None:
+    assert store.list_groups(10) == []
+    # Code point order on every backend: digits < upper case < lower case < non-ASCII,
+    # "10" before "9"; created_at plays no part.
+    ids = ["g_a", "g_\u00e9", "g_9", "g_Z", "g_10", "g_b"]
+    for i, gid in enumerate(ids):
+        store.insert_group(replace(_group(gid), created_at=1000 - i))
+    ordered = ["g_10", "g_9", "g_Z", "g_a", "g_b", "g_\u00e9"]
+    assert [g.group_id for g in store.list_groups(100)] == ordered
+    assert store.list_groups(1) == [store.get_group("g_10")]
+    walked, after = [], None
+    while page := store.list_groups(4, after):
+        walked += [g.group_id for g in page]
+        after = page[-1].group_id
+    assert walked == ordered
+    assert [g.group_id for g in store.list_groups(2, "g_9")] == ["g_Z", "g_a"]
+    assert [g.group_id for g in store.list_groups(9, "g_Y")] == ["g_Z", "g_a", "g_b", "g_\u00e9"]
+    assert store.list_groups(9, "g_\u00e9") == []
+    updated = store.update_group(replace(store.get_group("g_a") or _group(), status="active"))
+    assert store.list_groups(1, "g_Z") == [updated]  # the current version
+    with store.transaction():  # a transaction sees its own inserts
+        store.insert_group(_group("g_B"))
+        assert [g.group_id for g in store.list_groups(2, "g_9")] == ["g_B", "g_Z"]
+    with pytest.raises(RuntimeError), store.transaction():
+        store.insert_group(_group("g_c"))
+        raise RuntimeError("boom")
+    assert [g.group_id for g in store.list_groups(100, "g_a")] == ["g_b", "g_\u00e9"]
+    for limit in (0, -1):
+        with pytest.raises(ValueError):
+            store.list_groups(limit)
 
 
 def test_keygen_messages_are_insert_if_absent(store: MultisigStore) -> None:

@@ -6,8 +6,11 @@ owners log in with :class:`~cosigner.multisig.client.MultisigClient`, run a
 token in its URL fragment, must then show each commitment and signature
 share as the owners submit them, without a reload (a marker set in the
 page's window survives), and the audit trail of the proposal. A group
-created while the page is open appears through its event alone. The test
-saves a screenshot of the page in its ``tmp_path``.
+created before the page opens and not named in its URL is listed on first
+load (``GET /multisig/groups`` with the dashboard token, page by page); a
+group created while the page is open appears through its event alone. The
+test saves a screenshot of the page in its ``tmp_path``. With the listing
+refused, "Watch a group" still adds a group by its id.
 
 Skipped, saying why, when ``/usr/bin/chromium`` (Debian's ``chromium``
 package, which ``.ci/run`` installs) or the ``playwright`` package is missing;
@@ -19,6 +22,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -229,6 +233,8 @@ def test_a_share_appears_live_on_the_open_dashboard(
     proposal = bob.client.propose_transfer(gid, "alice.near", 1234)
     pid = proposal.proposal_id
     hostile = carol.client.propose_transfer(gid, HOSTILE_RECIPIENT, 1)
+    # Made before the page opens and not in its URL: only the listing can show it.
+    earlier = carol.client.create_group([alice.key, carol.key], 2)
     expect = sync_api.expect
 
     console: list[str] = []
@@ -247,6 +253,11 @@ def test_a_share_appears_live_on_the_open_dashboard(
     expect(item.locator('[data-role="operation"]')).to_contain_text("1234")
     expect(item.locator('[data-role="commitments"]')).to_have_text("0 of 2")
     expect(item.locator('[data-role="shares"]')).to_have_text("0 of 2")
+    listed = page.locator(f'article.group[data-group-id="{earlier.group_id}"]')
+    expect(listed.locator('[data-role="threshold"]')).to_have_text("2 of 2")
+    expect(listed.locator(".owners li")).to_have_count(2)
+    expect(listed.locator(".badge").first).to_have_text("dkg")
+    expect(listed.locator('[data-role="keygen"]')).to_contain_text("round1")
     page.evaluate("window.__loadedOnce = true")
 
     # Server strings are text: a recipient that looks like HTML stays text.
@@ -297,6 +308,61 @@ def test_a_share_appears_live_on_the_open_dashboard(
     assert not any(DASHBOARD_TOKEN in line for line in console), "the token reached the console"
     problems = [line for line in console if "Content Security Policy" in line or "rror" in line]
     assert not problems, problems
+
+
+def test_groups_are_listed_page_by_page_or_watched_by_id(base_url: str, browser: Any) -> None:
+    expect = sync_api.expect
+    alice, bob = _parties(base_url, 2)
+    made = [alice.client.create_group([alice.key, bob.key], 2) for _ in range(3)]
+    listing = re.compile(r"/multisig/groups\?")
+
+    # Pages of one group (the page asks for 500): the page follows ``next`` to the end.
+    asked: list[str] = []
+
+    def one_per_page(route: Any) -> None:
+        url = route.request.url.replace("limit=500", "limit=1")
+        asked.append(url)
+        route.continue_(url=url)
+
+    page = browser.new_page()
+    page.set_default_timeout(UI_TIMEOUT_MS)
+    page.route(listing, one_per_page)
+    page.goto(f"{base_url}/#token={DASHBOARD_TOKEN}")
+    expect(page.locator("#connection")).to_have_attribute("data-state", "live")
+    expect(page.locator("article.group")).to_have_count(3)
+    for group in made:
+        expect(page.locator(f'article.group[data-group-id="{group.group_id}"]')).to_be_visible()
+    # Each resync (on load, on each connection) walks from the start and stops at the last page.
+    ids = sorted(g.group_id for g in made)
+    pages = {
+        f"{base_url}/multisig/groups?limit=1{a}" for a in ("", *(f"&after={i}" for i in ids[:2]))
+    }
+    assert set(asked) == pages, asked
+
+    # A server that refuses the listing: groups come from "Watch a group" (and events).
+    page = browser.new_page()
+    page.set_default_timeout(UI_TIMEOUT_MS)
+    page.route(
+        listing,
+        lambda route: route.fulfill(
+            status=403, json={"code": "forbidden", "message": "no listing here"}
+        ),
+    )
+    page.goto(f"{base_url}/#token={DASHBOARD_TOKEN}")
+    expect(page.locator("#connection")).to_have_attribute("data-state", "live")
+    expect(page.locator("#no-groups")).to_be_visible()
+    page.fill("#watch-input", made[1].group_id)
+    page.click("#watch-form button")
+    card = page.locator(f'article.group[data-group-id="{made[1].group_id}"]')
+    expect(card.locator('[data-role="threshold"]')).to_have_text("2 of 2")
+    expect(page.locator("article.group")).to_have_count(1)
+    expect(page.locator("#no-groups")).to_be_hidden()
+    page.fill("#watch-input", "g_missing")
+    page.click("#watch-form button")
+    expect(page.locator("#notice")).to_have_text("There is no group g_missing.")
+    assert "g_missing" not in page.evaluate("localStorage.getItem('cosigner.dashboard.groups')")
+    alice.client.close()
+    bob.client.close()
 
 
 def test_the_page_reconnects_after_the_server_restarts(served: Served, browser: Any) -> None:

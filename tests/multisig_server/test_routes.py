@@ -217,13 +217,69 @@ def test_dashboard_token_reads_only(env: App) -> None:
         f"/multisig/groups/{group.group_id}/proposals", headers=bearer(DASHBOARD)
     ).json() == {"proposals": []}
     assert http.get("/multisig/auth/me", headers=bearer(DASHBOARD)).json()["role"] == "dashboard"
-    for response in (
-        http.get("/multisig/groups", headers=bearer(DASHBOARD)),
-        http.post(f"/multisig/groups/{group.group_id}/refresh", headers=bearer(DASHBOARD), json={}),
-    ):
-        assert error(response)[:2] == (403, "forbidden")
+    refresh = http.post(
+        f"/multisig/groups/{group.group_id}/refresh", headers=bearer(DASHBOARD), json={}
+    )
+    assert error(refresh)[:2] == (403, "forbidden")
     missing = http.get("/multisig/groups/g_missing", headers=bearer(DASHBOARD))
     assert error(missing)[:2] == (404, "group_not_found")
+
+
+def test_the_dashboard_lists_every_group_and_an_owner_its_own(env: App) -> None:
+    (alice, a), (bob, b), (carol, c) = (env.owner() for _ in range(3))
+    made = []
+    for client, keys in (
+        (alice, [a, b]),
+        (bob, [b, c]),
+        (carol, [c, a]),
+        (carol, [c, b]),
+    ):
+        made.append(client.create_group([k.public_key for k in keys], 2))
+        env.clock.advance(1000)  # owners list theirs oldest first
+    by_id = sorted(g.group_id for g in made)
+    http = env.http()
+
+    def listed(token: str, query: str = "") -> tuple[list[str], str | None]:
+        response = http.get(f"/multisig/groups{query}", headers=bearer(token))
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert set(body) == {"groups", "next"}
+        return [g["group_id"] for g in body["groups"]], body["next"]
+
+    assert listed(DASHBOARD) == (by_id, None)
+    assert listed(DASHBOARD, "?limit=4") == (by_id, None)
+    assert listed(DASHBOARD, "?limit=3") == (by_id[:3], by_id[2])
+    assert listed(DASHBOARD, f"?limit=3&after={by_id[2]}") == (by_id[3:], None)
+    assert listed(DASHBOARD, f"?after={by_id[-1]}") == ([], None)
+    full = http.get("/multisig/groups?limit=1", headers=bearer(DASHBOARD)).json()["groups"][0]
+    assert Group.from_dict(full) == next(g for g in made if g.group_id == by_id[0])
+
+    # Owners: their own groups only, oldest first, in one page whatever the parameters.
+    assert listed(alice.token) == ([made[0].group_id, made[2].group_id], None)
+    assert listed(alice.token, f"?limit=1&after={by_id[0]}") == (
+        [made[0].group_id, made[2].group_id],
+        None,
+    )
+    assert [g.group_id for g in bob.groups()] == [
+        made[0].group_id,
+        made[1].group_id,
+        made[3].group_id,
+    ]
+
+    for token in (DASHBOARD, carol.token):
+        for query in (
+            "?limit=0",
+            "?limit=501",
+            "?limit=two",
+            "?limit=",
+            "?after=",
+            "?after=g_1%20OR%201",
+            "?after=g_%C3%A9",
+            f"?after=g_{'a' * 127}",
+        ):
+            response = http.get(f"/multisig/groups{query}", headers=bearer(token))
+            assert error(response)[:2] == (400, "invalid_body"), query
+    assert error(http.get("/multisig/groups?limit=2"))[:2] == (401, "unauthorized")
 
 
 # -- groups and keygen ---------------------------------------------------------------------------

@@ -173,6 +173,8 @@ MAX_OWNERS: Final = 100
 DEFAULT_PROPOSAL_TTL_MS: Final = 7 * 24 * 3600 * 1000
 DEFAULT_CHALLENGE_TTL_MS: Final = 2 * 60 * 1000
 ID_BYTES: Final = 16
+DEFAULT_GROUP_PAGE: Final = 100
+MAX_GROUP_PAGE: Final = 500
 
 Clock = Callable[[], int]
 """Milliseconds since the Unix epoch."""
@@ -368,6 +370,26 @@ class Coordinator:
 
     def groups_for_owner(self, owner: bytes) -> list[Group]:
         return self._store.groups_for_owner(_blob(owner, "the identity key"))
+
+    def list_groups(
+        self, limit: int = DEFAULT_GROUP_PAGE, after: str | None = None
+    ) -> tuple[list[Group], str | None]:
+        """Every group, a page at a time, by ``group_id`` (see :mod:`cosigner.multisig.store`).
+
+        At most ``limit`` (1 to :data:`MAX_GROUP_PAGE`) groups whose id is above
+        ``after``, and the ``after`` of the next page: None when this one is the
+        last. Bound to no owner: the caller decides who may see every group (the
+        server: the read-only dashboard token only).
+        """
+        if isinstance(limit, bool) or not isinstance(limit, int):
+            raise InvalidSubmission("the page limit must be an integer")
+        if not 1 <= limit <= MAX_GROUP_PAGE:
+            raise InvalidSubmission(f"the page limit is 1 to {MAX_GROUP_PAGE}")
+        if after is not None and not isinstance(after, str):
+            raise InvalidSubmission("after is a group id")
+        found = self._store.list_groups(limit + 1, after)
+        page = found[:limit]
+        return page, (page[-1].group_id if len(found) > limit else None)
 
     # -- keygen sessions (DKG and refresh) --------------------------------------------------
 
@@ -1533,7 +1555,9 @@ def intent_signer(intent: SigningIntent) -> bytes | None:
 
 __all__ = [
     "DEFAULT_CHALLENGE_TTL_MS",
+    "DEFAULT_GROUP_PAGE",
     "DEFAULT_PROPOSAL_TTL_MS",
+    "MAX_GROUP_PAGE",
     "MAX_OWNERS",
     "SUITE",
     "Clock",

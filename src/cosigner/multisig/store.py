@@ -13,6 +13,17 @@ needs and nothing more:
   raises :class:`~cosigner.multisig.errors.StaleState` if another writer got
   there first (which also makes the store safe under PostgreSQL's READ
   COMMITTED, where a transaction alone would not be);
+* ``list_groups(limit, after)``: every group, a page at a time, ordered by
+  ``group_id`` in code point order, the same on every backend (SQLite's
+  ``BINARY`` collation, PostgreSQL's ``"C"``, a Redis sorted set's
+  lexicographic order). A page holds at most ``limit`` (at least 1) groups
+  whose id is above ``after`` (exclusive; None starts at the first): pass
+  the last id of a page to get the next, until a page comes back short. The
+  cursor is the id alone, so a page is one index range read, and groups
+  created during a walk never shift it (none is repeated or skipped; a new
+  one is seen if its id sorts after the cursor, and the coordinator's
+  events tell of it anyway). Ids are random: this is no time order, and
+  callers sort for display;
 * DKG messages, insert-if-absent on (group, session, kind, sender,
   recipient): one message per owner per round;
 * ``claim_commitment``: insert-if-absent of a round-one commitment's digest
@@ -63,6 +74,8 @@ class MultisigStore(Protocol):
 
     def groups_for_owner(self, owner: bytes) -> list[Group]: ...
 
+    def list_groups(self, limit: int, after: str | None = None) -> list[Group]: ...
+
     def add_keygen_message(self, message: KeygenMessage) -> bool: ...
 
     def keygen_messages(
@@ -93,6 +106,14 @@ class MultisigStore(Protocol):
 
 
 _LIVE = ("collecting", "signing")
+
+
+def check_page(limit: int, after: str | None) -> None:
+    """Refuse a ``list_groups`` page unless ``limit >= 1`` and ``after`` is a string or None."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ValueError("limit is a positive integer")
+    if after is not None and not isinstance(after, str):
+        raise ValueError("after is a group id or None")
 
 
 # -- memory ------------------------------------------------------------------------------------
@@ -178,6 +199,13 @@ class MemoryMultisigStore:
         return sorted(
             (g for g in groups if owner in g.owner_keys), key=lambda g: (g.created_at, g.group_id)
         )
+
+    def list_groups(self, limit: int, after: str | None = None) -> list[Group]:
+        check_page(limit, after)
+        with self._lock:
+            ids = sorted(i for i in self._groups if after is None or i > after)[:limit]
+            texts = [self._groups[i] for i in ids]
+        return [Group.from_json(t) for t in texts]
 
     def add_keygen_message(self, message: KeygenMessage) -> bool:
         key = (message.group_id, message.session, message.kind, message.sender, message.recipient)
@@ -415,6 +443,16 @@ class SQLiteMultisigStore:
         )
         return [Group.from_json(str(r[0])) for r in rows]
 
+    def list_groups(self, limit: int, after: str | None = None) -> list[Group]:
+        check_page(limit, after)
+        sql = "SELECT data FROM multisig_groups"
+        params: list[object] = []
+        if after is not None:
+            sql += " WHERE group_id > ?"
+            params.append(after)
+        rows = self._all(sql + " ORDER BY group_id LIMIT ?", [*params, limit])
+        return [Group.from_json(str(r[0])) for r in rows]
+
     # keygen messages
 
     def add_keygen_message(self, message: KeygenMessage) -> bool:
@@ -571,4 +609,4 @@ class SQLiteMultisigStore:
         return "SQLiteMultisigStore()"
 
 
-__all__ = ["MemoryMultisigStore", "MultisigStore", "SQLiteMultisigStore"]
+__all__ = ["MemoryMultisigStore", "MultisigStore", "SQLiteMultisigStore", "check_page"]

@@ -39,6 +39,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from cosigner.multisig.errors import StaleState
 from cosigner.multisig.identity import LoginChallenge
 from cosigner.multisig.records import Group, KeygenMessage, MessageKind, Proposal
+from cosigner.multisig.store import check_page
 from cosigner.store.errors import StoreConfigError, StoreUnavailableError
 
 Row = tuple[Any, ...]
@@ -56,6 +57,10 @@ SCHEMA: Final[tuple[str, ...]] = (
         data TEXT NOT NULL,
         PRIMARY KEY (namespace, group_id)
     )""",
+    # list_groups' order: ids in code point order (the "C" collation), whatever the
+    # database's default collation is, as on the other backends.
+    "CREATE INDEX IF NOT EXISTS cosigner_multisig_groups_by_id "
+    'ON cosigner_multisig_groups (namespace, group_id COLLATE "C")',
     """CREATE TABLE IF NOT EXISTS cosigner_multisig_group_owners (
         namespace TEXT NOT NULL,
         group_id TEXT NOT NULL,
@@ -266,6 +271,16 @@ class PostgresMultisigStore:
             "WHERE o.namespace = %s AND o.owner_key = %s ORDER BY g.created_at, g.group_id",
             (self.namespace, owner.hex()),
         )
+        return [Group.from_json(str(r[0])) for r in rows]
+
+    def list_groups(self, limit: int, after: str | None = None) -> list[Group]:
+        check_page(limit, after)
+        sql = "SELECT data FROM cosigner_multisig_groups WHERE namespace = %s"
+        params: list[object] = [self.namespace]
+        if after is not None:
+            sql += ' AND group_id COLLATE "C" > %s'
+            params.append(after)
+        rows = self._all(sql + ' ORDER BY group_id COLLATE "C" LIMIT %s', [*params, limit])
         return [Group.from_json(str(r[0])) for r in rows]
 
     # -- keygen messages ------------------------------------------------------------------------

@@ -25,7 +25,11 @@ Keys: ``{prefix}:{{{namespace}}}:ms:...``; the namespace is a hash tag, so
 every key of a namespace is in one cluster slot, which the commit script
 (whose keys come in its argument) relies on. Records are hashes
 (``version``, ``status``, ``data``: the record's JSON); indexes are sets and
-sorted sets kept by the same script. Only public values are stored.
+sorted sets kept by the same script. ``list_groups`` reads the ``groups``
+sorted set (every id at score 0, so in lexicographic order); groups written
+before that index existed are added to it, once per namespace, by the first
+store opened on it (a ``SCAN`` of the namespace's group records). Only
+public values are stored.
 """
 
 from __future__ import annotations
@@ -37,13 +41,14 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, Final, cast
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import redis as redis_py
 
 from cosigner.multisig.errors import StaleState
 from cosigner.multisig.identity import LoginChallenge
 from cosigner.multisig.records import LIVE_STATUSES, Group, KeygenMessage, MessageKind, Proposal
+from cosigner.multisig.store import check_page
 from cosigner.store.errors import StoreConfigError, StoreUnavailableError
 
 _COMMIT: Final = """
@@ -75,6 +80,11 @@ def _b64(data: bytes) -> str:
 
 def _unb64(text: str) -> bytes:
     return base64.b64decode(text)
+
+
+def _glob_escape(text: str) -> str:
+    """``text`` as a literal in a Redis ``MATCH`` pattern."""
+    return "".join("\\" + c if c in "\\*?[]" else c for c in text)
 
 
 @dataclass
@@ -117,6 +127,7 @@ class RedisMultisigStore:
         try:
             self._commit_script = self._redis.register_script(_COMMIT)
             self._redis.ping()
+            self._index_groups()
         except redis_py.RedisError as exc:
             raise StoreUnavailableError(
                 f"cannot connect to the Redis multisig store: {type(exc).__name__}"
@@ -132,6 +143,20 @@ class RedisMultisigStore:
 
     def _proposal_key(self, proposal_id: str) -> str:
         return self._key("proposal", proposal_id)
+
+    def _index_groups(self) -> None:
+        """Add the groups stored before the ``groups`` index existed to it (once a namespace)."""
+        marker = self._key("groups-indexed")
+        if self._redis.exists(marker):
+            return
+        head = self._group_key("")
+        ids = [
+            unquote((key.decode() if isinstance(key, bytes) else str(key))[len(head) :])
+            for key in self._redis.scan_iter(match=_glob_escape(head) + "*", count=1000)
+        ]
+        for start in range(0, len(ids), 1000):
+            self._redis.zadd(self._key("groups"), dict.fromkeys(ids[start : start + 1000], 0))
+        self._redis.set(marker, "1")
 
     # -- transactions ---------------------------------------------------------------------------
 
@@ -203,6 +228,7 @@ class RedisMultisigStore:
             tx.checks.append(["absent", key])
             tx.ops.append(["HSET", key, "version", "1", "status", group.status, "data", data])
             tx.records[key] = data
+            tx.ops.append(["ZADD", self._key("groups"), "0", group.group_id])
             for owner in group.owner_keys:
                 tx.ops.append(["SADD", self._key("owner", owner.hex()), group.group_id])
         return stored
@@ -239,6 +265,37 @@ class RedisMultisigStore:
                         ids.add(group.group_id)
         groups = [g for g in (self.get_group(i) for i in ids) if g is not None]
         return sorted(groups, key=lambda g: (g.created_at, g.group_id))
+
+    def list_groups(self, limit: int, after: str | None = None) -> list[Group]:
+        check_page(limit, after)
+        low = "-" if after is None else "(" + after
+        ids = set(self._call("zrangebylex", self._key("groups"), low, "+", 0, limit))
+        tx = self._local.tx
+        pending = {} if tx is None else tx.records
+        head = self._group_key("")
+        ids.update(  # this transaction's own inserts
+            unquote(key[len(head) :])
+            for key, text in pending.items()
+            if key.startswith(head) and text is not _DELETED
+        )
+        ordered = sorted(i for i in ids if after is None or i > after)
+        page = [self._group_key(i) for i in ordered[:limit]]
+        stored = [key for key in page if key not in pending]
+        try:  # one round trip for the page
+            pipe = self._redis.pipeline(transaction=False)
+            for key in stored:
+                pipe.hget(key, "data")
+            texts: dict[str, Any] = dict(zip(stored, pipe.execute(), strict=True))
+        except redis_py.RedisError as exc:
+            raise StoreUnavailableError(
+                f"the Redis multisig store did not answer: {type(exc).__name__}"
+            ) from None
+        texts.update((key, pending[key]) for key in page if key in pending)
+        return [
+            Group.from_json(str(texts[key]))
+            for key in page
+            if texts[key] is not None and texts[key] is not _DELETED
+        ]
 
     # -- keygen messages ------------------------------------------------------------------------
 

@@ -55,8 +55,15 @@ Groups and DKG
 
 ``POST /multisig/groups`` ``{"owners": [hex], "threshold": m}`` -> 201 group
 (status ``dkg``, ``session.name`` ``dkg-1``, stage ``round1``); the caller
-must be one of the owners. ``GET /multisig/groups`` -> ``{"groups": [...]}``
-(the caller's). ``GET /multisig/groups/{groupId}`` (dashboard) -> group;
+must be one of the owners. ``GET /multisig/groups?limit=N&after=ID``
+(dashboard) -> ``{"groups": [...], "next"}``: with an owner token, the
+caller's groups, all of them, oldest first (``next`` is null); with the
+dashboard token, every group ordered by ``group_id`` (ids are random: no
+time order), a page at a time: at most ``limit`` (1 to 500, default 100)
+groups whose id is above ``after``, and ``next``, the ``after`` of the
+following page (null on the last). ``limit`` and ``after`` (an id: ASCII
+letters, digits, ``_`` and ``-``, at most 128) are checked for both.
+``GET /multisig/groups/{groupId}`` (dashboard) -> group;
 with ``?afterVersion=N&waitMs=M`` it waits up to M ms (at most 30000) for
 a version above N (long polling: each DKG message bumps the version), and
 with ``&whileStage=S`` also until the open session has left stage S.
@@ -169,7 +176,7 @@ from starlette.concurrency import run_in_threadpool
 from cosigner.errors import CosignerError
 from cosigner.multisig.backends import open_multisig_store, store_namespace, store_scheme
 from cosigner.multisig.bridge import EventBridge, Wire, open_transport
-from cosigner.multisig.coordinator import Coordinator
+from cosigner.multisig.coordinator import DEFAULT_GROUP_PAGE, MAX_GROUP_PAGE, Coordinator
 from cosigner.multisig.errors import (
     GroupNotFound,
     MultisigCulpritError,
@@ -853,11 +860,28 @@ def _changed(
     return done
 
 
+GroupLimit = Annotated[int, Query(ge=1, le=MAX_GROUP_PAGE)]
+GroupCursor = Annotated[
+    str | None, Query(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")
+]
+
+
 @router.get("/groups")
-def list_groups(service: Service, owner: OwnerKey) -> JSONResponse:
-    """The caller's groups, oldest first."""
-    groups = service.coordinator.groups_for_owner(owner)
-    return JSONResponse({"groups": [g.to_dict() for g in groups]})
+def list_groups(
+    service: Service,
+    principal: Viewer,
+    limit: GroupLimit = DEFAULT_GROUP_PAGE,
+    after: GroupCursor = None,
+) -> JSONResponse:
+    """An owner's groups, oldest first; for the dashboard, every group by id, page by page.
+
+    ``next`` is the ``after`` of the next page, null on the last (always, for an owner).
+    """
+    if principal.owner is not None:
+        groups = service.coordinator.groups_for_owner(principal.owner)
+        return JSONResponse({"groups": [g.to_dict() for g in groups], "next": None})
+    groups, cursor = service.coordinator.list_groups(limit, after)
+    return JSONResponse({"groups": [g.to_dict() for g in groups], "next": cursor})
 
 
 @router.get("/groups/{group_id}")

@@ -9,11 +9,12 @@
  *   token form, is kept in this tab only (sessionStorage), is removed from
  *   the address bar at once and is never logged.
  *
- * Data flow: REST reads (/multisig/groups/{id}, .../proposals,
- * /multisig/proposals/{id}/events) give the records; each WebSocket event
- * names what changed, and that record is read again (the record is the
- * truth, the event only a nudge). After every (re)connection everything is
- * read again, so nothing missed while offline stays missing.
+ * Data flow: REST reads (/multisig/groups, every group page by page;
+ * /multisig/groups/{id}, .../proposals, /multisig/proposals/{id}/events)
+ * give the records; each WebSocket event names what changed, and that
+ * record is read again (the record is the truth, the event only a nudge).
+ * After every (re)connection everything is read again, so nothing missed
+ * while offline stays missing.
  */
 "use strict";
 
@@ -22,6 +23,7 @@
   const GROUPS_KEY = "cosigner.dashboard.groups";
   const FEED_MAX = 60;
   const AUDIT_LIMIT = 500;
+  const GROUPS_PAGE = 500;
   const BACKOFF_FIRST_MS = 500;
   const BACKOFF_MAX_MS = 30000;
   const PING_MS = 25000;
@@ -315,15 +317,21 @@
 
   async function resync() {
     const ids = new Set([...knownGroupIds(), ...state.groups.keys()]);
-    // The listing answers owners; the read-only dashboard token may be refused it (403).
-    // Groups are then found through their events, the fragment and the remembered ids.
+    // The listing gives the dashboard token every group, a page at a time (``next`` is the
+    // ``after`` of the following page). Should a server refuse it (403), groups are found
+    // through their events, the fragment and the remembered ids.
     if (state.canList) {
       try {
-        const { groups } = await api("/multisig/groups");
-        for (const group of groups) {
-          putGroup(group);
-          ids.add(group.group_id);
-        }
+        let after = null;
+        do {
+          const query = after === null ? "" : `&after=${enc(after)}`;
+          const page = await api(`/multisig/groups?limit=${GROUPS_PAGE}${query}`);
+          for (const group of page.groups) {
+            putGroup(group);
+            ids.add(group.group_id);
+          }
+          after = typeof page.next === "string" && page.next !== after ? page.next : null;
+        } while (after !== null);
       } catch (error) {
         if (error instanceof HttpError && error.status === 403) state.canList = false;
         else if (error instanceof HttpError && error.status === 401) return failed(error, "groups");
