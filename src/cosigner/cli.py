@@ -16,6 +16,8 @@
   side by side with cait-sith when it is installed; see :mod:`cosigner.bench.ecdsa`.
 * ``cosigner bench multisig`` - the multisig server end to end (DKG, proposal to
   ready) with owners as concurrent clients; see :mod:`cosigner.bench.multisig`.
+* ``cosigner bench server`` - two-party co-signatures per second and latency
+  through a real server with concurrent clients; see :mod:`cosigner.bench.server`.
 * ``cosigner multisig ...`` - the multisig owner's commands; see :mod:`cosigner.multisig.cli`.
 * ``cosigner serve`` - the co-signing server (``COSIGNER_*`` environment
   variables; see :mod:`cosigner.server.settings`).
@@ -285,7 +287,7 @@ def bench_chains(args: argparse.Namespace) -> int:
 def serve(args: argparse.Namespace) -> int:
     from cosigner.server.run import serve as run_server
 
-    return run_server(args.host, args.port, log_level=args.log_level)
+    return run_server(args.host, args.port, log_level=args.log_level, workers=args.workers)
 
 
 # -- entry point ----------------------------------------------------------------------
@@ -363,6 +365,9 @@ def build_parser() -> argparse.ArgumentParser:
     from cosigner.multisig import cli as multisig_cli
 
     multisig_bench.add_parser(benchmarks)
+    from cosigner.bench import server as server_bench
+
+    server_bench.add_parser(benchmarks)
     multisig_cli.add_parser(commands)
 
     serve_parser = commands.add_parser(
@@ -381,6 +386,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="info",
         choices=("critical", "error", "warning", "info", "debug"),
         help="default %(default)s",
+    )
+    serve_parser.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        help="uvicorn worker processes sharing the port and the store (default %(default)s)",
     )
     serve_parser.set_defaults(handler=serve)
     return parser

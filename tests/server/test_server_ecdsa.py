@@ -283,8 +283,9 @@ def test_presign_walks_the_stage_graph_and_pools_both_halves(
     assert first["triples"] < first["triples_done"] < first["presign"] < first["done"]
     assert run.version == len(stages)  # every step moved the version by exactly one
     assert run.presignature_id == run.flow.presignature.presignature_id.hex()
-    with pytest.raises(Exception, match="presign session"):
-        server.store.presign_sessions.get_session(run.session_id)  # deleted at done
+    # Kept at done until it expires, so a lost last answer can be replayed.
+    done = server.store.presign_sessions.get_session(run.session_id)
+    assert (done.stage, done.version) == (PresignStage.DONE, run.version)
     pool = server.store.presignatures
     assert pool.status(key.relayer_key_id, run.presignature_id) is PresignatureStatus.AVAILABLE
     assert pool.available_total(SCHEME_ECDSA_2P_V1) == 1
@@ -292,6 +293,46 @@ def test_presign_walks_the_stage_graph_and_pools_both_halves(
     row = server.store._state.presignatures[key.relayer_key_id, run.presignature_id]  # type: ignore[attr-defined]
     assert row.secret[0] == 1 and b"CSE" not in row.secret
     assert row.public == run.flow.presignature.big_r.to_bytes()
+
+
+def test_a_repeated_step_is_answered_again_never_recomputed(
+    make_server: ServerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = make_server(raise_server_exceptions=False)
+    client = new_client(server)
+    key = client.keygen("ecdsa")
+    run = Presigning(server, key, token_for(client, key))
+    answers: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    while run.stages[-1] != "presign":
+        body = run.body()
+        response = run.step()
+        assert response.status_code == 200, response.text
+        answers.append((body, response.json()))
+    # Each earlier step, sent again as it was, gets the answer it got then (the lost answer
+    # of a dead instance); anything else for an old version is stale.
+    body, answer = answers[-1]
+    assert post(server, "presign/step", body, run.token).json() == answer
+    for body, _ in answers[:-1]:
+        assert error_of(post(server, "presign/step", body, run.token))[1] == "stale_session_state"
+    changed = {**body, "messages": body["messages"][:-1]}
+    assert error_of(post(server, "presign/step", changed, run.token))[1] == "stale_session_state"
+    assert server.store.presign_sessions.get_session(run.session_id).version == run.version
+    # The last step too, once its presignature is pooled; not when it was lost on the way.
+    last = run.body()
+    monkeypatch.setattr(ecdsa_routes, "_pool_presignature", _crash)
+    assert post(server, "presign/step", last, run.token).status_code == 500
+    monkeypatch.undo()
+    assert error_of(post(server, "presign/step", last, run.token))[1] == "stale_session_state"
+    again = Presigning(server, key, run.token)
+    while again.stages[-1] != "done":
+        last = again.body()
+        assert again.step().status_code == 200
+    replayed = post(server, "presign/step", last, run.token).json()
+    assert replayed["stage"] == "done" and replayed["presignatureId"] == again.presignature_id
+
+
+def _crash(*args: object) -> str:
+    raise RuntimeError("the instance died between the swap and the pool")
 
 
 def test_stale_version_is_refused_and_changes_nothing(

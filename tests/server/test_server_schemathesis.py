@@ -49,7 +49,12 @@ schema.config.phases.coverage.enabled = False
 schema.config.phases.stateful.enabled = False
 
 THRESHOLD_ROUTES = ("/threshold-ed25519/authorize", "/threshold-ed25519/sign/")
-ECDSA_ROUTES = ("/threshold-ecdsa/authorize", "/threshold-ecdsa/sign/", "/threshold-ecdsa/presign/")
+ECDSA_ROUTES = (
+    "/threshold-ecdsa/authorize",
+    "/threshold-ecdsa/sign/",
+    "/threshold-ecdsa/presign/",
+    "/threshold-ecdsa/presignatures",
+)
 CHECKS: list[Any] = [
     not_a_server_error,
     response_schema_conformance,

@@ -111,3 +111,25 @@ def test_threshold_session_in_cookie_mode(server: Server, wallet: SoftWallet) ->
     assert response.status_code == 200, response.text
     # An app session's CSRF token does not stand in for the threshold session's.
     assert response.json()["remainingUses"] == 19
+
+
+def test_a_remembered_token_is_still_checked_for_expiry_and_kind() -> None:
+    import pytest
+    from server_support import FakeClock
+
+    from cosigner.server.errors import SessionExpired, Unauthorized
+    from cosigner.server.sessions import TokenCodec
+
+    clock = FakeClock()
+    codec = TokenCodec(b"s" * 32, clock)
+    token = codec.issue("kind_a", {"sub": "alice"}, expires_at_ms=clock() + 10_000)
+    first = codec.verify(token, "kind_a")  # checked once, remembered
+    first["sub"] = "mallory"  # the caller's copy, not the remembered claims
+    assert codec.verify(token, "kind_a")["sub"] == "alice"
+    with pytest.raises(Unauthorized):
+        codec.verify(token, "kind_b")
+    with pytest.raises(Unauthorized):
+        codec.verify(token[:-2] + ("AA" if not token.endswith("AA") else "BB"), "kind_a")
+    clock.advance(10)
+    with pytest.raises(SessionExpired):
+        codec.verify(token, "kind_a")

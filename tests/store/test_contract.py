@@ -36,6 +36,7 @@ from cosigner.store import (
     PresignatureStatus,
     PresignatureUnavailableError,
     PresignStage,
+    Reservation,
     SchemaVersionError,
     ScopeMismatchError,
     SessionExhaustedError,
@@ -612,6 +613,83 @@ def test_pool_available_total_by_scheme(store: Store, clock: FakeClock) -> None:
         pool.available_total("")
 
 
+def test_pool_lists_available_presignatures_without_secrets(store: Store, clock: FakeClock) -> None:
+    pool = store.presignatures
+    for i in range(4):
+        pool.put("rk-1", f"p{i}", secret=SECRET, public=b"R", scheme="s")
+        clock.advance(10)
+    pool.put("rk-2", "other", secret=SECRET)
+    start = clock() - 40
+    listed = pool.list_available("rk-1")
+    assert [p.presignature_id for p in listed] == ["p0", "p1", "p2", "p3"]  # oldest first
+    assert [p.created_at_ms - start for p in listed] == [0, 10, 20, 30]
+    assert {p.key_id for p in listed} == {"rk-1"}
+    assert SECRET.hex() not in repr(listed) and repr(SECRET) not in repr(listed)
+    pool.reserve("rk-1")
+    pool.discard("rk-1", "p2")
+    assert [p.presignature_id for p in pool.list_available("rk-1")] == ["p1", "p3"]
+    assert pool.list_available("rk-none") == ()
+
+
+def test_pool_discard_stale_retires_old_available_ones_only(
+    harness: Harness, clock: FakeClock
+) -> None:
+    a, b = harness.open(), harness.open()
+    other = harness.open(harness.namespace + "-other")
+    pool = a.presignatures
+    pool.put("rk-1", "old-reserved", secret=SECRET, scheme="s")
+    pool.put("rk-1", "old-a", secret=SECRET, scheme="s")
+    pool.put("rk:2", "old-b", secret=SECRET, scheme="s")  # ids may hold ':'
+    other.presignatures.put("rk-1", "old-elsewhere", secret=SECRET, scheme="s")
+    held = pool.reserve("rk-1")
+    assert held.presignature_id == "old-reserved"
+    clock.advance(60_000)
+    pool.put("rk-1", "young", secret=SECRET, scheme="s")
+    clock.advance(1_000)
+    assert b.presignatures.discard_stale(61_001) == 0  # none is that old
+    assert b.presignatures.discard_stale(60_000) == 2
+    assert b.presignatures.discard_stale(60_000) == 0  # idempotent
+    for key, pid in (("rk-1", "old-a"), ("rk:2", "old-b")):
+        assert pool.status(key, pid) is PresignatureStatus.DISCARDED
+    assert pool.status("rk-1", "young") is PresignatureStatus.AVAILABLE
+    assert pool.status("rk-1", "old-reserved") is PresignatureStatus.RESERVED  # in use
+    assert pool.consume("rk-1", "old-reserved").secret == SECRET
+    assert pool.available_total("s") == 1
+    assert pool.reserve("rk-1").presignature_id == "young"
+    with pytest.raises(PoolEmptyError):
+        pool.reserve("rk:2")
+    with pytest.raises(AlreadyExistsError):  # a discarded id never comes back
+        pool.put("rk-1", "old-a", secret=SECRET)
+    # Another namespace is another pool.
+    assert other.presignatures.list_available("rk-1")[0].presignature_id == "old-elsewhere"
+    with pytest.raises(InvalidStoreArgumentError):
+        pool.discard_stale(0)
+
+
+def test_concurrent_discard_stale_and_reserves_never_share(
+    harness: Harness, clock: FakeClock
+) -> None:
+    a, b = harness.open(), harness.open()
+    for i in range(20):
+        a.presignatures.put("rk-1", f"p{i:02}", secret=SECRET)
+    clock.advance(1_000)
+
+    def act(i: int) -> object:
+        if i == 0:
+            return a.presignatures.discard_stale(1_000)
+        return (a if i % 2 else b).presignatures.reserve("rk-1")
+
+    outcomes = race(30, act)
+    swept = outcomes[0]
+    reserved = [o for o in outcomes[1:] if not isinstance(o, StoreError)]
+    assert isinstance(swept, int)
+    assert swept + len(reserved) == 20
+    for r in reserved:
+        assert isinstance(r, Reservation)
+        assert a.presignatures.status("rk-1", r.presignature_id) is PresignatureStatus.RESERVED
+    assert a.presignatures.available("rk-1") == 0
+
+
 def test_concurrent_named_reserves_have_one_winner(harness: Harness) -> None:
     a, b = harness.open(), harness.open()
     for i in range(3):
@@ -865,6 +943,42 @@ def test_reopen_is_idempotent(harness: Harness) -> None:
     assert harness.namespace in repr(again)
 
 
+def test_group_is_one_transaction_on_sql_backends(harness: Harness) -> None:
+    store, other = harness.open(), harness.open()
+    grouped = harness.name in ("sqlite", "postgresql")
+    with pytest.raises(RuntimeError), store.group():
+        store.sessions.put("mpc", "a", b"1", ttl_ms=60_000)
+        store.audit.append("authorize", "alice")
+        assert store.sessions.get("mpc", "a").data == b"1"  # the group sees its own writes
+        raise RuntimeError("the request failed half way")
+    # All or nothing on SQL backends; each call on its own (as outside a group) elsewhere.
+    assert _exists(other, "a") is not grouped
+    assert other.audit.head()[0] == (0 if grouped else 1)
+    with store.group():
+        store.sessions.put("mpc", "b", b"2", ttl_ms=60_000)
+        with store.group():  # a nested group joins the open one
+            store.sessions.take("mpc", "b")
+            store.sessions.put("mpc", "c", b"3", ttl_ms=60_000)
+    assert not _exists(other, "b") and other.sessions.get("mpc", "c").data == b"3"
+    with pytest.raises(SessionExhaustedError), store.group():
+        _auth(store, uses=1)
+        store.auth_sessions.consume_use("ts-1")
+        store.auth_sessions.consume_use("ts-1")  # refused, and the whole group with it
+    if grouped:
+        with pytest.raises(NotFoundError):
+            other.auth_sessions.get("ts-1")
+    else:
+        assert other.auth_sessions.get("ts-1").uses == 1
+
+
+def _exists(store: Store, session_id: str) -> bool:
+    try:
+        store.sessions.get("mpc", session_id)
+    except NotFoundError:
+        return False
+    return True
+
+
 # -- backend specifics ------------------------------------------------------------------------
 
 
@@ -876,7 +990,11 @@ def test_sql_migrations_are_recorded_once(harness: Harness) -> None:
     rows = _sql_rows(
         harness.url, "SELECT version, name FROM cosigner_schema_migrations ORDER BY version"
     )
-    assert rows == [(1, "initial schema"), (2, "session versions and presignature schemes")]
+    assert rows == [
+        (1, "initial schema"),
+        (2, "session versions and presignature schemes"),
+        (3, "presignature age index"),
+    ]
 
 
 def test_sqlite_file_is_in_wal_mode(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from cosigner.client.client import (
     Ceremony,
     CosignerClient,
     KeyHandle,
+    PooledPresignature,
     ThresholdSession,
 )
 from cosigner.client.errors import ApiError, ClientError, KeyMismatchError
@@ -26,5 +27,6 @@ __all__ = [
     "CosignerClient",
     "KeyHandle",
     "KeyMismatchError",
+    "PooledPresignature",
     "ThresholdSession",
 ]

@@ -17,7 +17,12 @@ shares are sent.
 Recoveries it makes on its own: a threshold session that expired or ran out
 of uses is minted again; ``pool_empty`` at ``sign/init`` refills the pool
 and retries with the same ``mpcSessionId``; a presign session that loses a
-race (``stale_session_state``) is abandoned for a fresh one.
+race (``stale_session_state``) is abandoned for a fresh one. Given several
+instances' URLs, a request whose connection fails goes to the next instance
+(a presign step is answered there from the stored state, or again if the
+dead instance had stored its answer); a signature whose ``sign/init`` or
+``sign/finalize`` answer died with its instance is started again under a new
+authorization (the spent presignature is never offered again).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, Protocol, TypeVar
 
@@ -39,7 +44,7 @@ from cosigner import frost
 from cosigner.chains import Finalized, SigningIntent, adapter
 from cosigner.client.ecdsa import STAGE_DONE, ClientPresign, signature_share
 from cosigner.client.errors import ApiError, ClientError, KeyMismatchError
-from cosigner.client.http import Api, b64u, unb64u
+from cosigner.client.http import Api, FailoverTransport, b64u, unb64u
 from cosigner.ecdsa import Presignature
 from cosigner.ecdsa.two_party import client_key_share
 from cosigner.keys import (
@@ -64,6 +69,8 @@ ROUTES: Final[Mapping[str, str]] = {"ecdsa": "/threshold-ecdsa", "ed25519": "/th
 MAX_PRESIGN_STEPS: Final = 64
 PRESIGN_ATTEMPTS: Final = 3
 SIGN_INIT_ATTEMPTS: Final = 3
+LOST_ANSWER_ATTEMPTS: Final = 2
+MAX_DISCARD_IDS: Final = 256
 _SESSION_RETRY_CODES: Final = frozenset({"session_expired", "session_exhausted", "unauthorized"})
 _SUITE = frost.ciphersuite("ed25519")
 _ED25519 = SCHEMES[SCHEME_ED25519_2P_V1].group
@@ -127,6 +134,14 @@ class KeyHandle:
         )
 
 
+@dataclass(frozen=True)
+class PooledPresignature:
+    """A presignature the server offers for a key: its id and when it was pooled (ms)."""
+
+    presignature_id: str
+    created_at_ms: int
+
+
 @dataclass
 class ThresholdSession:
     """A threshold session for one key: its token, expiry and remaining uses."""
@@ -141,14 +156,17 @@ class ThresholdSession:
 class CosignerClient:
     """The client role, end to end; see the module docstring.
 
-    ``server`` is a base URL or an ``httpx.Client`` whose base URL is the
-    server (Starlette's ``TestClient`` works too). ``rp_id`` defaults to the
-    one the server's passkey options name.
+    ``server`` is a base URL, several base URLs of instances of one
+    deployment (requests go to each in turn, and one whose connection fails
+    is sent again to the next: :class:`~cosigner.client.http.FailoverTransport`),
+    or an ``httpx.Client`` whose base URL is the server (Starlette's
+    ``TestClient`` works too). ``rp_id`` defaults to the one the server's
+    passkey options name.
     """
 
     def __init__(
         self,
-        server: str | httpx.Client,
+        server: str | Sequence[str] | httpx.Client,
         authenticator: Authenticator,
         *,
         rp_id: str | None = None,
@@ -159,9 +177,14 @@ class CosignerClient:
         if isinstance(server, str):
             self.http = httpx.Client(base_url=server, timeout=timeout_s)
             self._owns_http = True
-        else:
+        elif isinstance(server, httpx.Client):
             self.http = server
             self._owns_http = False
+        else:
+            urls = list(server)
+            transport = FailoverTransport(urls)
+            self.http = httpx.Client(base_url=urls[0], transport=transport, timeout=timeout_s)
+            self._owns_http = True
         if presign_batch < 1:
             raise ClientError("presign_batch is at least 1")
         self.api = Api(self.http)
@@ -403,6 +426,64 @@ class CosignerClient:
 
         return self._with_session(key, run)
 
+    def list_presignatures(self, key: KeyHandle) -> list[PooledPresignature]:
+        """The server's available presignatures of ``key``, oldest first (ids and ages)."""
+        self._require(key, "ecdsa")
+
+        def run(session: ThresholdSession) -> dict[str, Any]:
+            path = f"{ROUTES['ecdsa']}/presignatures?relayerKeyId={key.relayer_key_id}"
+            return self.api.get(path, session.token)
+
+        listed = self._with_session(key, run)
+        return [
+            PooledPresignature(str(p["presignatureId"]), int(p["createdAt"]))
+            for p in listed["presignatures"]
+        ]
+
+    def discard_presignatures(self, key: KeyHandle, presignature_ids: Sequence[str]) -> int:
+        """Discard these presignatures on the server, and their halves here; how many were pooled.
+
+        Always safe: a discarded presignature is never used again.
+        """
+        self._require(key, "ecdsa")
+        ids = list(dict.fromkeys(presignature_ids))
+        for presignature_id in ids:
+            self._take_half(key, presignature_id)
+        discarded = 0
+        for start in range(0, len(ids), MAX_DISCARD_IDS):
+            body = {
+                "relayerKeyId": key.relayer_key_id,
+                "presignatureIds": ids[start : start + MAX_DISCARD_IDS],
+            }
+
+            def run(session: ThresholdSession, body: dict[str, Any] = body) -> dict[str, Any]:
+                path = f"{ROUTES['ecdsa']}/presignatures/discard"
+                return self.api.post(path, body, session.token)
+
+            discarded += int(self._with_session(key, run)["discarded"])
+        return discarded
+
+    def reconcile_presignatures(self, key: KeyHandle) -> tuple[int, int]:
+        """Clear orphans on both sides; returns (discarded on the server, dropped here).
+
+        The server's available presignatures this client holds no half of
+        (lost with an earlier client, or with an answer that never arrived)
+        are discarded there; the halves this client holds that the server no
+        longer offers (discarded, or taken by a signature whose answer was
+        lost) are dropped here. Run it while no presign or signature of this
+        key is in flight: a presignature pooled meanwhile would be discarded,
+        and a half reserved by a signature under way dropped (both safely:
+        that presign or signature fails, and is done again).
+        """
+        pooled = {p.presignature_id for p in self.list_presignatures(key)}
+        with self._lock:
+            held = set(self._halves.get(key.relayer_key_id, ()))
+        for presignature_id in held - pooled:
+            self._take_half(key, presignature_id)
+        orphans = sorted(pooled - held)
+        discarded = self.discard_presignatures(key, orphans) if orphans else 0
+        return discarded, len(held - pooled)
+
     def _oldest_half(self, key: KeyHandle) -> str | None:
         with self._lock:
             held = self._halves.get(key.relayer_key_id)
@@ -416,10 +497,28 @@ class CosignerClient:
 
     def sign_digest(self, key: KeyHandle, digest: bytes) -> bytes:
         """Authorize and sign exact bytes: 65 bytes ``r || s || v`` (ECDSA) or 64 (Ed25519)."""
-        session, mpc_session_id = self._authorize(
-            key, {"relayerKeyId": key.relayer_key_id, "signingDigest": b64u(digest)}
+        return self._authorize_and_sign(
+            key, {"relayerKeyId": key.relayer_key_id, "signingDigest": b64u(digest)}, digest
         )
-        return self.sign_authorized(key, session.token, mpc_session_id, digest)
+
+    def _authorize_and_sign(self, key: KeyHandle, body: dict[str, Any], message: bytes) -> bytes:
+        """Authorize ``body`` and sign ``message``; once more if an answer was lost.
+
+        An instance that died after spending the ``mpcSessionId`` or the
+        signing session (and, for ECDSA, consuming the presignature) leaves
+        the repeat of that request ``not_found`` on the next instance: nothing
+        can finish that signature any more, so it is started again under a new
+        authorization, with fresh nonces or a fresh presignature.
+        """
+        for attempt in range(LOST_ANSWER_ATTEMPTS):
+            session, mpc_session_id = self._authorize(key, body)
+            try:
+                return self.sign_authorized(key, session.token, mpc_session_id, message)
+            except ApiError as exc:
+                lost = exc.retried and exc.code == "not_found"
+                if not lost or attempt == LOST_ANSWER_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
 
     def sign_intent(
         self, key: KeyHandle, chain: str, kind: str, payload: Mapping[str, Any]
@@ -434,18 +533,13 @@ class CosignerClient:
                     f"sign request {index} is {request.algorithm}; this key signs "
                     f"{ALGORITHMS[key.scheme]}"
                 )
-            session, mpc_session_id = self._authorize(
-                key,
-                {
-                    "relayerKeyId": key.relayer_key_id,
-                    "intent": {"chain": chain, "kind": kind, "payload": dict(payload)},
-                    "intentDigest": digest,
-                    "signRequestIndex": index,
-                },
-            )
-            signatures.append(
-                self.sign_authorized(key, session.token, mpc_session_id, request.message)
-            )
+            body = {
+                "relayerKeyId": key.relayer_key_id,
+                "intent": {"chain": chain, "kind": kind, "payload": dict(payload)},
+                "intentDigest": digest,
+                "signRequestIndex": index,
+            }
+            signatures.append(self._authorize_and_sign(key, body, request.message))
         return intent.finalize(signatures)
 
     def build_intent(self, chain: str, kind: str, payload: Mapping[str, Any]) -> SigningIntent:
@@ -638,5 +732,6 @@ __all__ = [
     "Ceremony",
     "CosignerClient",
     "KeyHandle",
+    "PooledPresignature",
     "ThresholdSession",
 ]

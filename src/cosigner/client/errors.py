@@ -12,11 +12,15 @@ class ApiError(CosignerError):
     ``stale_session_state``, ``session_exhausted``, ...), so callers branch on it.
     """
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, *, retried: bool = False) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status = status
         self.code = code
         self.message = message
+        self.retried = retried
+        """Whether this answer is to a repeat of the request (see
+        :class:`cosigner.client.http.FailoverTransport`): the first attempt may have been
+        performed by an instance that died before it answered."""
 
 
 class ClientError(CosignerError):

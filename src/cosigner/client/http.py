@@ -5,16 +5,30 @@ is one): ``post(path, body, token)`` sends JSON with an optional bearer
 token and returns the JSON body of a 2xx answer, or raises
 :class:`~cosigner.client.errors.ApiError` with the server's ``code``.
 Binary values travel as unpadded base64url (:func:`b64u`, :func:`unb64u`).
+
+:class:`FailoverTransport` spreads requests over several instances of one
+deployment and sends a request again to the next instance when the
+connection to one fails.
 """
 
 from __future__ import annotations
 
 import base64
-from typing import Any
+import threading
+from collections.abc import Sequence
+from typing import Any, Final
 
 import httpx
 
 from cosigner.client.errors import ApiError
+
+RETRIED: Final = "cosigner_retried"
+"""The response extension :class:`FailoverTransport` sets on the answer to a repeated request."""
+
+FAILOVER_ERRORS: Final = (httpx.NetworkError, httpx.RemoteProtocolError, httpx.ConnectTimeout)
+"""Connection failures: refused or timed out (the instance is down), or broken before an
+answer came (it died during the request). A read timeout is not one: the instance may still
+be working on the request, and answering it."""
 
 
 def b64u(data: bytes) -> str:
@@ -39,9 +53,83 @@ def check(response: httpx.Response) -> dict[str, Any]:
         body = {}
     if not response.is_success:
         raise ApiError(
-            response.status_code, str(body.get("code", "")), str(body.get("message", ""))
+            response.status_code,
+            str(body.get("code", "")),
+            str(body.get("message", "")),
+            retried=bool(response.extensions.get(RETRIED, False)),
         )
     return body
+
+
+class FailoverTransport(httpx.BaseTransport):
+    """Requests to several instances of one server (same store, same secrets), in turn.
+
+    Each request goes to the next base URL in ``base_urls`` (``round_robin``)
+    or to the current one until it fails. When the connection fails
+    (:data:`FAILOVER_ERRORS`), the same request goes to the next instance,
+    and so on once around. Only scheme, host and port are taken from a base
+    URL: the instances serve the same paths.
+
+    Repeating a request is safe with this server, even when the first attempt
+    was performed by an instance that died before answering: every state
+    change is single-use or a compare-and-swap, so the repeat is refused
+    (``not_found`` for a spent ``mpcSessionId`` or signing session,
+    ``stale_session_state``), or, for a presign step, answered again with the
+    answer the first attempt stored; it is never performed twice. The answer
+    to a repeat carries the ``cosigner_retried`` extension (and an error
+    :attr:`ApiError.retried <cosigner.client.errors.ApiError.retried>`), so the
+    caller knows a refusal may be its own first attempt's doing.
+    """
+
+    def __init__(self, base_urls: Sequence[str], *, round_robin: bool = True) -> None:
+        if not base_urls:
+            raise ValueError("FailoverTransport needs at least one base URL")
+        self.base_urls = [httpx.URL(url) for url in base_urls]
+        self.round_robin = round_robin
+        self._transports = [httpx.HTTPTransport() for _ in self.base_urls]
+        self._next = 0
+        self._lock = threading.Lock()
+
+    def first(self, request: httpx.Request) -> int:
+        """The index of the instance to try first for ``request`` (and move on)."""
+        with self._lock:
+            index = self._next
+            if self.round_robin:
+                self._next = (index + 1) % len(self.base_urls)
+            return index
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        content = request.read()
+        headers = [(k, v) for k, v in request.headers.raw if k.lower() != b"host"]
+        start = self.first(request)
+        failure: Exception | None = None
+        for attempt in range(len(self.base_urls)):
+            index = (start + attempt) % len(self.base_urls)
+            base = self.base_urls[index]
+            url = request.url.copy_with(scheme=base.scheme, host=base.host, port=base.port)
+            sent = httpx.Request(
+                request.method, url, headers=headers, content=content, extensions=request.extensions
+            )
+            try:
+                response = self._transports[index].handle_request(sent)
+                # The whole answer, here: an instance that dies in the middle of its body has
+                # failed this request as surely as one that never answered.
+                response.read()
+            except FAILOVER_ERRORS as exc:
+                failure = exc
+                if not self.round_robin:
+                    with self._lock:
+                        self._next = (index + 1) % len(self.base_urls)
+                continue
+            if attempt:
+                response.extensions = {**response.extensions, RETRIED: True}
+            return response
+        assert failure is not None
+        raise failure
+
+    def close(self) -> None:
+        for transport in self._transports:
+            transport.close()
 
 
 class Api:
@@ -59,4 +147,13 @@ class Api:
         return check(self.http.get(path, headers=headers))
 
 
-__all__ = ["Api", "b64u", "bearer", "check", "unb64u"]
+__all__ = [
+    "FAILOVER_ERRORS",
+    "RETRIED",
+    "Api",
+    "FailoverTransport",
+    "b64u",
+    "bearer",
+    "check",
+    "unb64u",
+]

@@ -7,7 +7,10 @@ errors, validation errors and unknown routes are answered by the handlers
 in :mod:`cosigner.server.errors`, all as ``{"code", "message"}``.
 
 Route handlers are plain functions: FastAPI runs them in its thread pool,
-which suits the synchronous store API.
+which suits the synchronous store API. The signing routes are the
+exception: they hand their body to :meth:`ServerContext.call`, which runs it
+on the event loop over a local store (no thread hop) and in the thread pool
+over a network store.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from starlette.middleware import Middleware
 from cosigner import __version__
 from cosigner.keys import SCHEME_ECDSA_2P_V1, SCHEME_ED25519_2P_V1
 from cosigner.server import auth
-from cosigner.server.context import ServerContext, ThresholdScheme
+from cosigner.server.context import INLINE_BACKENDS, ServerContext, ThresholdScheme
 from cosigner.server.errors import CatchAllMiddleware, install_error_handlers
 from cosigner.server.google import GoogleVerifier
 from cosigner.server.limits import BodyLimitMiddleware
@@ -98,19 +101,39 @@ def build_context(
         metrics=Metrics(),
         google=google,
         schemes=schemes,
+        inline_calls=store.backend in INLINE_BACKENDS,
     )
 
 
-async def _purge_periodically(store: Store, interval_s: int) -> None:
+def purge_once(store: Store, settings: Settings) -> tuple[int, int]:
+    """Delete expired sessions; discard presignatures past ``presignature_max_age_s``.
+
+    Returns (sessions purged, presignatures discarded). An available
+    presignature that old is most likely an orphan (its client half is gone),
+    and discarding one is always safe: a client that still holds the half gets
+    ``pool_empty`` for it and presigns anew (see
+    :class:`~cosigner.store.base.PresignaturePool`).
+    """
+    purged = store.purge_expired()
+    max_age_s = settings.presignature_max_age_s
+    discarded = store.presignatures.discard_stale(max_age_s * 1000) if max_age_s else 0
+    return purged, discarded
+
+
+async def _purge_periodically(store: Store, settings: Settings) -> None:
     while True:
-        await asyncio.sleep(interval_s)
+        await asyncio.sleep(settings.purge_interval_s)
         try:
-            purged = await anyio.to_thread.run_sync(store.purge_expired)
+            purged, discarded = await anyio.to_thread.run_sync(purge_once, store, settings)
         except Exception:
             log.warning("purging expired sessions failed", exc_info=True)
         else:
-            if purged:
-                log.debug("purged %d expired sessions", purged)
+            if purged or discarded:
+                log.debug(
+                    "purged %d expired sessions, discarded %d stale presignatures",
+                    purged,
+                    discarded,
+                )
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
@@ -148,7 +171,7 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         task = None
         if settings.purge_interval_s:
-            task = asyncio.create_task(_purge_periodically(store, settings.purge_interval_s))
+            task = asyncio.create_task(_purge_periodically(store, settings))
         try:
             async with multisig.lifespan(app):
                 yield

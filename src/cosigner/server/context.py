@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
+import anyio.to_thread
 from fastapi import Request
 
 from cosigner.server.crypto import StateCipher
@@ -15,9 +17,13 @@ from cosigner.server.google import GoogleVerifier
 from cosigner.server.metrics import Metrics
 from cosigner.server.sessions import AppSessions, TokenCodec
 from cosigner.server.settings import Secret, Settings
-from cosigner.store import Clock, Store
+from cosigner.store import Clock, KeyRecord, Store
 
 log = logging.getLogger("cosigner.server")
+
+T = TypeVar("T")
+INLINE_BACKENDS = frozenset({"memory", "sqlite"})
+"""Store backends whose calls are local and short: :meth:`ServerContext.call` runs inline."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +80,10 @@ class ServerContext:
     metrics: Metrics
     google: GoogleVerifier | None
     schemes: Mapping[str, ThresholdScheme]
+    inline_calls: bool = False
+    """Whether :meth:`call` runs on the event loop (a local store) or in the thread pool."""
+    key_cache: dict[str, tuple[KeyRecord, int]] = field(default_factory=dict)
+    """Key records read lately, and when (ms); see ``threshold.load_user_key``."""
 
     def audit(self, kind: str, subject: str, data: Mapping[str, Any] | None = None) -> None:
         """Append to the audit log; ``data`` is public JSON only, never a secret."""
@@ -82,8 +92,22 @@ class ServerContext:
     def scheme(self, name: str) -> ThresholdScheme:
         return self.schemes[name]
 
+    async def call(self, fn: Callable[..., T], /, *args: Any) -> T:
+        """Run a route's synchronous body: inline, or in the thread pool.
 
-def get_ctx(request: Request) -> ServerContext:
+        The signing routes (``authorize``, ``sign/init``, ``sign/finalize``) make
+        a few store calls and sub-millisecond arithmetic. Over a local store
+        (SQLite, memory) a thread hop costs more than the work, so they run on
+        the event loop; over a network store (PostgreSQL, Redis) they go to the
+        thread pool, so the loop keeps serving while they wait for replies.
+        """
+        if self.inline_calls:
+            return fn(*args)
+        return await anyio.to_thread.run_sync(functools.partial(fn, *args))
+
+
+async def get_ctx(request: Request) -> ServerContext:
+    """The app's context; ``async`` so FastAPI runs it inline, not in its thread pool."""
     ctx = request.app.state.ctx
     assert isinstance(ctx, ServerContext)
     return ctx

@@ -27,6 +27,7 @@ state-changing request authenticated by the cookie must repeat it in the
 
 from __future__ import annotations
 
+import functools
 import hmac
 import json
 import secrets
@@ -67,39 +68,48 @@ CLIENT_PARTICIPANT_ID: Final = 1
 RELAYER_PARTICIPANT_ID: Final = 2
 
 _SESSION_RECORD: Final = "app_session"
+TOKEN_CACHE_SIZE: Final = 4096
 
 
 class TokenCodec:
     """Signs and checks session JWTs; the key never leaves this object."""
 
-    __slots__ = ("_clock", "_key")
+    __slots__ = ("_clock", "_decoded", "_key")
 
     def __init__(self, session_secret: bytes, clock: Clock) -> None:
         self._key = HKDF(
             algorithm=hashes.SHA256(), length=32, salt=b"cosigner/session-jwt/v1", info=b"HS256"
         ).derive(session_secret)
         self._clock = clock
+        # A token's signature and claims never change, so a checked token need not be checked
+        # again: a threshold token serves up to 20 signatures of 3 requests each. Expiry and
+        # kind are checked on every use; only valid tokens are remembered, at most this many.
+        self._decoded = functools.lru_cache(maxsize=TOKEN_CACHE_SIZE)(self._decode)
 
     def issue(self, kind: str, claims: Mapping[str, Any], *, expires_at_ms: int) -> str:
         body = dict(claims)
         body.update(kind=kind, iss=ISSUER, iat=self._clock() // 1000, exp=expires_at_ms // 1000)
         return jwt.encode(body, self._key, algorithm=ALGORITHM)
 
+    def _decode(self, token: str) -> Mapping[str, Any]:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            self._key,
+            algorithms=[ALGORITHM],
+            issuer=ISSUER,
+            options={
+                "verify_exp": False,
+                "verify_iat": False,
+                "verify_nbf": False,
+                "require": ["kind", "sub", "exp", "iss"],
+            },
+        )
+        return claims
+
     def verify(self, token: str, kind: str) -> dict[str, Any]:
         """The claims of a valid, unexpired token of ``kind``; 401 otherwise."""
         try:
-            claims: dict[str, Any] = jwt.decode(
-                token,
-                self._key,
-                algorithms=[ALGORITHM],
-                issuer=ISSUER,
-                options={
-                    "verify_exp": False,
-                    "verify_iat": False,
-                    "verify_nbf": False,
-                    "require": ["kind", "sub", "exp", "iss"],
-                },
-            )
+            claims = dict(self._decoded(token))
         except jwt.InvalidTokenError:
             raise Unauthorized("the session token is not valid: log in again") from None
         found = claims.get("kind")

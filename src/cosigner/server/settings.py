@@ -120,6 +120,8 @@ class Settings:
     google_jwks_url: str = "https://www.googleapis.com/oauth2/v3/certs"
     google_jwks_cache_s: int = 3600
     purge_interval_s: int = 300
+    presignature_max_age_s: int = 7 * 24 * 3600
+    """Available presignatures older than this are discarded by the periodic purge (0: never)."""
     dev_secrets_file: str | None = None
     """Where development secrets came from, when they did (for the startup warning)."""
 
@@ -134,6 +136,8 @@ class Settings:
         _in_range("PRESIGN_SESSION_TTL_S", self.presign_session_ttl_s, 10, 300)
         _in_range("MAX_BODY_BYTES", self.max_body_bytes, 1024, 16 * 1024 * 1024)
         _in_range("PURGE_INTERVAL_S", self.purge_interval_s, 0, 24 * 3600)
+        if self.presignature_max_age_s != 0:
+            _in_range("PRESIGNATURE_MAX_AGE_S", self.presignature_max_age_s, 60, 365 * 24 * 3600)
 
     @property
     def production(self) -> bool:
@@ -204,6 +208,7 @@ class Settings:
             google_jwks_url=get("GOOGLE_JWKS_URL", "https://www.googleapis.com/oauth2/v3/certs"),
             google_jwks_cache_s=_int("GOOGLE_JWKS_CACHE_S", get, 3600),
             purge_interval_s=_int("PURGE_INTERVAL_S", get, 300),
+            presignature_max_age_s=_int("PRESIGNATURE_MAX_AGE_S", get, 7 * 24 * 3600),
             dev_secrets_file=dev_file,
         )
 

@@ -49,6 +49,8 @@ from cosigner.store import (
 KEY_ID_TAG: Final = b"cosigner/relayer-key-id/v1"
 KEY_ID_PREFIX: Final = "rk1_"
 MPC_SESSION_TTL_MS: Final = 60_000
+KEY_CACHE_TTL_MS: Final = 60_000
+KEY_CACHE_SIZE: Final = 4096
 PARTICIPANT_IDS: Final = (CLIENT_PARTICIPANT_ID, RELAYER_PARTICIPANT_ID)
 
 
@@ -74,14 +76,35 @@ def relayer_key_id(scheme_id: str, user_id: str, rp_id: str, client_verifying_sh
     return KEY_ID_PREFIX + b64u_encode(digest)
 
 
+def _stored_key(ctx: ServerContext, key_id: str) -> KeyRecord | None:
+    """The key record, from this process's cache when it was read lately.
+
+    A key record never changes once written, and no route deletes one, so a
+    signing request (three per signature read the key) need not read it from
+    the store each time. Only keys found are kept (one created on another
+    instance is seen at once), for at most :data:`KEY_CACHE_TTL_MS`, so a key
+    removed from the store out of band stops working everywhere soon after.
+    """
+    now = ctx.clock()
+    cached = ctx.key_cache.get(key_id)
+    if cached is not None and now - cached[1] < KEY_CACHE_TTL_MS:
+        return cached[0]
+    try:
+        record = ctx.store.keys.get(key_id)
+    except NotFoundError:
+        ctx.key_cache.pop(key_id, None)
+        return None
+    if len(ctx.key_cache) >= KEY_CACHE_SIZE:
+        ctx.key_cache.pop(next(iter(ctx.key_cache)), None)
+    ctx.key_cache[key_id] = (record, now)
+    return record
+
+
 def load_user_key(
     ctx: ServerContext, scheme: ThresholdScheme, user_id: str, key_id: str
 ) -> KeyRecord:
     """The key, if it is this user's key of this scheme; ``not_found`` otherwise (no oracle)."""
-    try:
-        record = ctx.store.keys.get(key_id)
-    except NotFoundError:
-        record = None
+    record = _stored_key(ctx, key_id)
     if (
         record is None
         or record.user_id != user_id
@@ -188,39 +211,41 @@ def authorize(
     """Spend one use of the session and bind ``message`` to a new single-use mpcSessionId."""
     check_key_scope(claims, relayer_key_id)
     load_user_key(ctx, scheme, claims.user_id, relayer_key_id)
-    try:
-        session = ctx.store.auth_sessions.consume_use(claims.session_id, scope=claims.scope())
-    except SessionExpiredError:
-        raise SessionExpired("the threshold session has expired: mint a new one") from None
-    except NotFoundError:
-        raise SessionExpired("the threshold session is gone: mint a new one") from None
-    mpc_session_id = secrets.token_urlsafe(32)
-    data = {
-        "user": claims.user_id,
-        "rpId": claims.rp_id,
-        "key": relayer_key_id,
-        "session": claims.session_id,
-        "message": b64u_encode(message),
-    }
-    record = ctx.store.sessions.put(
-        f"mpc_{scheme.name}",
-        mpc_session_id,
-        json.dumps(data, sort_keys=True).encode(),
-        ttl_ms=MPC_SESSION_TTL_MS,
-    )
+    # The use, the mpcSessionId it pays for and its audit entry: one commit on SQL stores.
+    with ctx.store.group():
+        try:
+            session = ctx.store.auth_sessions.consume_use(claims.session_id, scope=claims.scope())
+        except SessionExpiredError:
+            raise SessionExpired("the threshold session has expired: mint a new one") from None
+        except NotFoundError:
+            raise SessionExpired("the threshold session is gone: mint a new one") from None
+        mpc_session_id = secrets.token_urlsafe(32)
+        data = {
+            "user": claims.user_id,
+            "rpId": claims.rp_id,
+            "key": relayer_key_id,
+            "session": claims.session_id,
+            "message": b64u_encode(message),
+        }
+        record = ctx.store.sessions.put(
+            f"mpc_{scheme.name}",
+            mpc_session_id,
+            json.dumps(data, sort_keys=True).encode(),
+            ttl_ms=MPC_SESSION_TTL_MS,
+        )
+        ctx.audit(
+            "authorize",
+            claims.user_id,
+            {
+                "scheme": scheme.scheme_id,
+                "relayerKeyId": relayer_key_id,
+                "sessionId": claims.session_id,
+                "uses": session.uses,
+                "signingDigestSha256": hashlib.sha256(message).hexdigest(),
+                **dict(audit_data or {}),
+            },
+        )
     ctx.metrics.authorizations.labels(scheme=scheme.name).inc()
-    ctx.audit(
-        "authorize",
-        claims.user_id,
-        {
-            "scheme": scheme.scheme_id,
-            "relayerKeyId": relayer_key_id,
-            "sessionId": claims.session_id,
-            "uses": session.uses,
-            "signingDigestSha256": hashlib.sha256(message).hexdigest(),
-            **dict(audit_data or {}),
-        },
-    )
     return Authorization(mpc_session_id, record.expires_at_ms, session)
 
 

@@ -28,9 +28,10 @@ and turned into ``?`` for SQLite.
 from __future__ import annotations
 
 import json
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
@@ -64,6 +65,7 @@ from cosigner.store.records import (
     Clock,
     Identity,
     KeyRecord,
+    PooledPresignature,
     Presignature,
     PresignatureStatus,
     PresignSession,
@@ -117,13 +119,43 @@ POSTGRES: Final = Dialect(
 
 
 class SqlBackend(ABC):
-    """A connection source: transactions that commit on success and roll back on error."""
+    """A connection source: transactions that commit on success and roll back on error.
+
+    :meth:`group` opens one write transaction that every store call of the
+    same thread joins until it ends (see :meth:`cosigner.store.base.Store.group`).
+    """
 
     dialect: Dialect
 
+    def __init__(self) -> None:
+        self._grouped = threading.local()
+
+    def scoped(self, *, write: bool, single: bool = False) -> AbstractContextManager[Tx]:
+        """The thread's group transaction if one is open, else a transaction of its own."""
+        current: Tx | None = getattr(self._grouped, "tx", None)
+        if current is not None:
+            return nullcontext(current)
+        return self.transaction(write=write, single=single)
+
+    @contextmanager
+    def group(self) -> Iterator[None]:
+        if getattr(self._grouped, "tx", None) is not None:
+            yield  # already in one: join it
+            return
+        with self.transaction(write=True) as tx:
+            self._grouped.tx = tx
+            try:
+                yield
+            finally:
+                self._grouped.tx = None
+
     @abstractmethod
-    def transaction(self, *, write: bool) -> AbstractContextManager[Tx]:
-        """A transaction; ``write`` ones hold the write lock from the start on SQLite."""
+    def transaction(self, *, write: bool, single: bool = False) -> AbstractContextManager[Tx]:
+        """A transaction; ``write`` ones hold the write lock from the start on SQLite.
+
+        ``single``: the caller runs exactly one statement, which a backend may
+        run in autocommit (it is atomic, and durable once it returns, on its own).
+        """
 
     @abstractmethod
     def lock_migrations(self, tx: Tx) -> None:
@@ -166,10 +198,15 @@ class _SqlPart(StorePart):
         self._ns = namespace
 
     def _write(self) -> AbstractContextManager[Tx]:
-        return self._db.transaction(write=True)
+        return self._db.scoped(write=True)
+
+    def _write_one(self) -> AbstractContextManager[Tx]:
+        """For one write statement: atomic on its own, so PostgreSQL runs it without BEGIN."""
+        return self._db.scoped(write=True, single=True)
 
     def _read(self) -> AbstractContextManager[Tx]:
-        return self._db.transaction(write=False)
+        """For one statement only: PostgreSQL runs reads in autocommit, without BEGIN."""
+        return self._db.scoped(write=False)
 
 
 # -- keys ---------------------------------------------------------------------------------
@@ -196,7 +233,7 @@ def _key(row: Row) -> KeyRecord:
 
 class SqlKeyStore(_SqlPart, KeyStore):
     def _insert(self, record: KeyRecord, metadata_json: str) -> bool:
-        with self._write() as tx:
+        with self._write_one() as tx:
             return (
                 tx.execute(
                     f"INSERT INTO cosigner_keys (namespace, {_KEY_COLUMNS})"
@@ -236,7 +273,7 @@ class SqlKeyStore(_SqlPart, KeyStore):
         return [_key(row) for row in rows]
 
     def _delete(self, key_id: str) -> bool:
-        with self._write() as tx:
+        with self._write_one() as tx:
             return (
                 tx.execute(
                     "DELETE FROM cosigner_keys WHERE namespace = %s AND key_id = %s",
@@ -257,7 +294,7 @@ def _session(row: Row) -> SessionRecord:
 
 class SqlSessionStore(_SqlPart, SessionStore):
     def _insert(self, record: SessionRecord, now: int) -> bool:
-        with self._write() as tx:
+        with self._write_one() as tx:
             return (
                 tx.execute(
                     f"INSERT INTO cosigner_sessions (namespace, {_SESSION_COLUMNS})"
@@ -285,7 +322,7 @@ class SqlSessionStore(_SqlPart, SessionStore):
         return None if row is None else _session(row)
 
     def _take(self, kind: str, session_id: str) -> SessionRecord | None:
-        with self._write() as tx:
+        with self._write_one() as tx:
             tx.execute(
                 "DELETE FROM cosigner_sessions"
                 " WHERE namespace = %s AND kind = %s AND session_id = %s"
@@ -314,7 +351,7 @@ class SqlSessionVersionStore(_SqlPart, SessionVersionStore):
         return 0 if row is None else int(row[0])
 
     def _increment(self, user_id: str, now: int) -> int:
-        with self._write() as tx:
+        with self._write_one() as tx:
             tx.execute(
                 "INSERT INTO cosigner_session_versions (namespace, user_id, version, updated_at_ms)"
                 " VALUES (%s, %s, 1, %s) ON CONFLICT (namespace, user_id) DO UPDATE"
@@ -346,7 +383,7 @@ def _auth(row: Row) -> AuthSession:
 
 class SqlAuthSessionStore(_SqlPart, AuthSessionStore):
     def _insert(self, record: AuthSession, now: int) -> bool:
-        with self._write() as tx:
+        with self._write_one() as tx:
             return (
                 tx.execute(
                     f"INSERT INTO cosigner_auth_sessions (namespace, {_AUTH_COLUMNS})"
@@ -382,7 +419,7 @@ class SqlAuthSessionStore(_SqlPart, AuthSessionStore):
         if scope_key is not None:
             scope_clause = " AND scope = %s"
             params.append(scope_key)
-        with self._write() as tx:
+        with self._write_one() as tx:
             tx.execute(
                 "UPDATE cosigner_auth_sessions SET uses = uses + 1"
                 " WHERE namespace = %s AND session_id = %s"
@@ -394,7 +431,7 @@ class SqlAuthSessionStore(_SqlPart, AuthSessionStore):
         return None if row is None else _auth(row)
 
     def _delete(self, session_id: str) -> bool:
-        with self._write() as tx:
+        with self._write_one() as tx:
             return (
                 tx.execute(
                     "DELETE FROM cosigner_auth_sessions WHERE namespace = %s AND session_id = %s",
@@ -426,7 +463,7 @@ def _presign(row: Row) -> PresignSession:
 
 class SqlPresignSessionStore(_SqlPart, PresignSessionStore):
     def _insert(self, record: PresignSession, now: int) -> bool:
-        with self._write() as tx:
+        with self._write_one() as tx:
             return (
                 tx.execute(
                     f"INSERT INTO cosigner_presign_sessions (namespace, {_PRESIGN_COLUMNS})"
@@ -474,7 +511,7 @@ class SqlPresignSessionStore(_SqlPart, PresignSessionStore):
         if expires_at_ms is not None:
             params.append(expires_at_ms)
         params += [self._ns, session_id, expected_version, now, scope_key, *sources]
-        with self._write() as tx:
+        with self._write_one() as tx:
             tx.execute(
                 "UPDATE cosigner_presign_sessions SET stage = %s, state = %s,"
                 f" version = version + 1, updated_at_ms = %s, expires_at_ms = {expiry}"
@@ -487,7 +524,7 @@ class SqlPresignSessionStore(_SqlPart, PresignSessionStore):
         return None if row is None else _presign(row)
 
     def _delete(self, session_id: str) -> bool:
-        with self._write() as tx:
+        with self._write_one() as tx:
             return (
                 tx.execute(
                     "DELETE FROM cosigner_presign_sessions"
@@ -513,7 +550,7 @@ class SqlPresignaturePool(_SqlPart, PresignaturePool):
         now: int,
         scheme: str,
     ) -> bool:
-        with self._write() as tx:
+        with self._write_one() as tx:
             return (
                 tx.execute(
                     "INSERT INTO cosigner_presignatures (namespace, key_id, presignature_id,"
@@ -630,6 +667,27 @@ class SqlPresignaturePool(_SqlPart, PresignaturePool):
             return None
         return PresignatureStatus(row[0]), None if row[1] is None else int(row[1])
 
+    def _list_available(self, key_id: str) -> Iterable[PooledPresignature]:
+        with self._read() as tx:
+            tx.execute(
+                "SELECT presignature_id, created_at_ms FROM cosigner_presignatures"
+                " WHERE namespace = %s AND key_id = %s AND status = 'available'"
+                f" ORDER BY {self._db.dialect.presignature_order}",
+                (self._ns, key_id),
+            )
+            rows = tx.all()
+        return [PooledPresignature(key_id, row[0], int(row[1])) for row in rows]
+
+    def _discard_older(self, cutoff_ms: int, now: int) -> int:
+        # One statement: on PostgreSQL a row a concurrent reserve holds is re-checked after its
+        # lock (status is no longer 'available') and left alone.
+        with self._write_one() as tx:
+            return tx.execute(
+                f"UPDATE cosigner_presignatures SET {_RETIRE}"
+                " WHERE namespace = %s AND status = 'available' AND created_at_ms <= %s",
+                ("discarded", now, self._ns, cutoff_ms),
+            )
+
 
 # -- identities and credentials -----------------------------------------------------------
 
@@ -684,7 +742,7 @@ class SqlIdentityStore(_SqlPart, IdentityStore):
         return [_identity(row) for row in rows]
 
     def _delete(self, provider: str, subject: str, user_id: str) -> bool:
-        with self._write() as tx:
+        with self._write_one() as tx:
             return (
                 tx.execute(
                     "DELETE FROM cosigner_identities WHERE namespace = %s"
@@ -738,7 +796,7 @@ def _credential(row: Row) -> WebAuthnCredential:
 
 class SqlCredentialStore(_SqlPart, CredentialStore):
     def _insert(self, credential: WebAuthnCredential) -> bool:
-        with self._write() as tx:
+        with self._write_one() as tx:
             return (
                 tx.execute(
                     f"INSERT INTO cosigner_webauthn_credentials (namespace, {_CREDENTIAL_COLUMNS})"
@@ -781,7 +839,7 @@ class SqlCredentialStore(_SqlPart, CredentialStore):
     def _update_sign_count(
         self, credential_id: bytes, sign_count: int, now: int
     ) -> WebAuthnCredential | None:
-        with self._write() as tx:
+        with self._write_one() as tx:
             tx.execute(
                 "UPDATE cosigner_webauthn_credentials SET sign_count = %s, last_used_at_ms = %s"
                 " WHERE namespace = %s AND credential_id = %s"
@@ -793,7 +851,7 @@ class SqlCredentialStore(_SqlPart, CredentialStore):
         return None if row is None else _credential(row)
 
     def _delete(self, credential_id: bytes) -> bool:
-        with self._write() as tx:
+        with self._write_one() as tx:
             return (
                 tx.execute(
                     "DELETE FROM cosigner_webauthn_credentials"
@@ -899,6 +957,9 @@ class SqlStore(Store):
 
     def close(self) -> None:
         self._db.close()
+
+    def group(self) -> AbstractContextManager[None]:
+        return self._db.group()
 
     def purge_expired(self) -> int:
         now = self._clock()

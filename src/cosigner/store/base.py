@@ -13,7 +13,8 @@ operations:
   sessions (:class:`AuthSessionStore`);
 * a presign-session compare-and-swap on (version, expiry, scope, stage)
   (:class:`PresignSessionStore`, seed 000 "Atomic Transitions");
-* reserve, consume and discard of presignatures (:class:`PresignaturePool`);
+* reserve, consume and discard of presignatures, and the discard of those
+  past an age limit (:class:`PresignaturePool`);
 * an increment-or-insert of a per-user counter (:class:`SessionVersionStore`);
 * an unlink that refuses a user's last identity (:class:`IdentityStore`);
 * a serialized append to the audit hash chain (:class:`AuditLog`).
@@ -29,6 +30,7 @@ import json
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from types import TracebackType
 from typing import Any, Final, TypeVar
 
@@ -61,6 +63,7 @@ from cosigner.store.records import (
     Clock,
     Identity,
     KeyRecord,
+    PooledPresignature,
     Presignature,
     PresignatureStatus,
     PresignSession,
@@ -435,6 +438,18 @@ class PresignaturePool(StorePart, ABC):
 
     A presignature may be put under a ``scheme`` (a scheme id), so that
     :meth:`available_total` can count a scheme's whole pool across keys.
+
+    Orphans: a presignature whose client half is gone (the client lost its
+    memory, or the answer that completed its half never arrived) is never
+    reserved by that client again and would sit in the pool for good.
+    :meth:`list_available` shows a key's available ones (ids and ages, no
+    secrets) so a client can :meth:`discard` those it holds no half of, and
+    :meth:`discard_stale` retires, across all keys, those older than an age
+    limit (the server's periodic purge). Discarding is always safe: a
+    discarded presignature is never used, and a client that did hold its half
+    gets ``pool_empty`` for it and presigns anew. Putting one back is never
+    done: once a presignature may have left the available set, its client
+    half may have been used, and a second signature with it reveals the key.
     """
 
     def put(
@@ -521,6 +536,22 @@ class PresignaturePool(StorePart, ABC):
         """How many presignatures of ``key_id`` are available (not reserved or used)."""
         return self._count_available(check_id("key_id", key_id))
 
+    def list_available(self, key_id: str) -> tuple[PooledPresignature, ...]:
+        """The available presignatures of ``key_id`` (ids and ages, never secrets), oldest first."""
+        found = self._list_available(check_id("key_id", key_id))
+        return tuple(sorted(found, key=lambda p: (p.created_at_ms, p.presignature_id)))
+
+    def discard_stale(self, max_age_ms: int) -> int:
+        """Discard every available presignature, of any key, put ``max_age_ms`` ago or earlier.
+
+        Returns how many were discarded. Each one is retired atomically, as by
+        :meth:`discard`, so a concurrent :meth:`reserve` either got it first
+        or never gets it.
+        """
+        check_count("max_age_ms", max_age_ms, low=1)
+        now = self._now()
+        return self._discard_older(now - max_age_ms, now)
+
     def available_total(self, scheme: str) -> int:
         """How many presignatures put under ``scheme`` are available, over all keys."""
         return self._count_available_total(check_id("scheme", scheme))
@@ -562,6 +593,12 @@ class PresignaturePool(StorePart, ABC):
     def _count_available(self, key_id: str) -> int: ...
     @abstractmethod
     def _count_available_total(self, scheme: str) -> int: ...
+    @abstractmethod
+    def _list_available(self, key_id: str) -> Iterable[PooledPresignature]: ...
+    @abstractmethod
+    def _discard_older(self, cutoff_ms: int, now: int) -> int:
+        """Retire (discarded) every available presignature with ``created_at_ms <= cutoff_ms``."""
+
     @abstractmethod
     def _status(
         self, key_id: str, presignature_id: str
@@ -789,6 +826,18 @@ class Store(ABC):
     @abstractmethod
     def close(self) -> None:
         """Release connections; the store is unusable afterwards."""
+
+    def group(self) -> AbstractContextManager[None]:
+        """Run the store calls this thread makes inside it in one write transaction, if any.
+
+        On SQL backends they share one transaction: one commit (one disk
+        flush) for all, and all or nothing. On Redis and memory each call stays
+        its own atomic step, as outside. So group only calls whose effects are
+        safe in either form: each must be safe on its own, as always (a
+        request's bookkeeping, say: a use spent, the record it pays for, its
+        audit entry).
+        """
+        return nullcontext()
 
     @abstractmethod
     def purge_expired(self) -> int:

@@ -38,6 +38,7 @@ from cosigner.store.records import (
     Clock,
     Identity,
     KeyRecord,
+    PooledPresignature,
     Presignature,
     PresignatureStatus,
     PresignSession,
@@ -58,6 +59,7 @@ class _PresignatureRow:
     scheme: str = ""
     reserved_at_ms: int | None = None
     expires_at_ms: int | None = None
+    created_at_ms: int = 0
 
 
 @dataclass
@@ -227,7 +229,12 @@ class MemoryPresignaturePool(_MemoryPart, PresignaturePool):
                 return False
             self._s.presignature_order += 1
             self._s.presignatures[key_id, presignature_id] = _PresignatureRow(
-                self._s.presignature_order, PresignatureStatus.AVAILABLE, public, secret, scheme
+                self._s.presignature_order,
+                PresignatureStatus.AVAILABLE,
+                public,
+                secret,
+                scheme,
+                created_at_ms=now,
             )
             return True
 
@@ -297,6 +304,25 @@ class MemoryPresignaturePool(_MemoryPart, PresignaturePool):
         with self._s.lock:
             row = self._s.presignatures.get((key_id, presignature_id))
             return None if row is None else (row.status, row.expires_at_ms)
+
+    def _list_available(self, key_id: str) -> Iterable[PooledPresignature]:
+        with self._s.lock:
+            return [
+                PooledPresignature(kid, pid, row.created_at_ms)
+                for (kid, pid), row in self._s.presignatures.items()
+                if kid == key_id and row.status is PresignatureStatus.AVAILABLE
+            ]
+
+    def _discard_older(self, cutoff_ms: int, now: int) -> int:
+        with self._s.lock:
+            stale = [
+                row
+                for row in self._s.presignatures.values()
+                if row.status is PresignatureStatus.AVAILABLE and row.created_at_ms <= cutoff_ms
+            ]
+            for row in stale:
+                _retire(row, PresignatureStatus.DISCARDED)
+            return len(stale)
 
 
 def _expired(row: _PresignatureRow, now: int) -> bool:

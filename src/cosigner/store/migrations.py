@@ -159,9 +159,15 @@ _SESSION_VERSIONS_AND_POOL_SCHEMES: Final = (
     " ON cosigner_presignatures (namespace, scheme, status)",
 )
 
+_PRESIGNATURE_AGE: Final = (
+    "CREATE INDEX cosigner_presignatures_age"
+    " ON cosigner_presignatures (namespace, status, created_at_ms)",
+)
+
 MIGRATIONS: Final[tuple[Migration, ...]] = (
     Migration(1, "initial schema", _INITIAL),
     Migration(2, "session versions and presignature schemes", _SESSION_VERSIONS_AND_POOL_SCHEMES),
+    Migration(3, "presignature age index", _PRESIGNATURE_AGE),
 )
 LATEST_VERSION: Final = MIGRATIONS[-1].version
 

@@ -1,6 +1,7 @@
 """PostgreSQL backend: psycopg 3 over a ``psycopg_pool`` connection pool.
 
-Transactions run at READ COMMITTED. The atomic operations of
+Transactions run at READ COMMITTED; reads and single-statement writes run
+in autocommit (one round trip, no BEGIN and COMMIT). The atomic operations of
 :mod:`cosigner.store._sql` are single conditional statements (a CAS is
 ``UPDATE ... WHERE version = expected AND expires_at_ms > now ... RETURNING``),
 row-locked reads (``SELECT ... FOR UPDATE``) or, for the presignature pool,
@@ -50,10 +51,12 @@ class PostgresBackend(SqlBackend):
     def __init__(
         self, conninfo: str, *, max_connections: int = 10, connect_timeout_s: float = 10.0
     ) -> None:
+        super().__init__()
         self._pool: ConnectionPool[psycopg.Connection[Row]] = ConnectionPool(
             conninfo,
             min_size=1,
             max_size=max_connections,
+            kwargs={"autocommit": True},
             open=False,
             name="cosigner-store",
         )
@@ -66,9 +69,19 @@ class PostgresBackend(SqlBackend):
             ) from None
 
     @contextmanager
-    def transaction(self, *, write: bool) -> Iterator[Tx]:
-        with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cursor:
-            yield _PostgresTx(cursor)
+    def transaction(self, *, write: bool, single: bool = False) -> Iterator[Tx]:
+        # Connections are in autocommit mode: a write of several statements runs in BEGIN ...
+        # COMMIT; a read or a single write statement (see :mod:`cosigner.store._sql`) runs
+        # alone, one round trip and one statement instead of three. A lone statement is
+        # atomic, and committed (durably, with synchronous_commit on) before its result
+        # returns; at READ COMMITTED it sees the same snapshot either way.
+        with self._pool.connection() as conn:
+            if write and not single:
+                with conn.transaction(), conn.cursor() as cursor:
+                    yield _PostgresTx(cursor)
+            else:
+                with conn.cursor() as cursor:
+                    yield _PostgresTx(cursor)
 
     def lock_migrations(self, tx: Tx) -> None:
         tx.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK_KEY,))

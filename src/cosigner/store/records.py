@@ -258,6 +258,15 @@ class Reservation:
 
 
 @dataclass(frozen=True, slots=True)
+class PooledPresignature:
+    """An available presignature as :meth:`PresignaturePool.list_available` shows it: no secret."""
+
+    key_id: str
+    presignature_id: str
+    created_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class Presignature:
     """A consumed presignature: the only time a store hands out its secret part."""
 

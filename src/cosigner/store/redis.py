@@ -54,6 +54,7 @@ from cosigner.store.records import (
     Clock,
     Identity,
     KeyRecord,
+    PooledPresignature,
     Presignature,
     PresignatureStatus,
     PresignSession,
@@ -214,6 +215,39 @@ return 1
 """
 )
 
+# KEYS[1] available list. ARGV: 1 item key prefix. Returns id, created_at_ms, id, ...
+_POOL_LIST: Final = """
+local out = {}
+for _, member in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
+  local h = redis.call('HMGET', ARGV[1] .. member, 'presignature_id', 'created_at_ms')
+  if h[1] then
+    out[#out + 1] = h[1]
+    out[#out + 1] = h[2]
+  end
+end
+return out
+"""
+
+# KEYS[1] available list, KEYS[2] per-scheme counts. ARGV: 1 item key prefix, 2 cutoff, 3 now.
+_POOL_DISCARD_OLDER: Final = (
+    _RETIRE_FN
+    + _UNCOUNT_FN
+    + """
+local n = 0
+for _, member in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
+  local item = ARGV[1] .. member
+  local created = redis.call('HGET', item, 'created_at_ms')
+  if created and tonumber(created) <= tonumber(ARGV[2]) then
+    redis.call('LREM', KEYS[1], 0, member)
+    uncount(KEYS[2], item)
+    retire(item, 'discarded', ARGV[3])
+    n = n + 1
+  end
+end
+return n
+"""
+)
+
 # KEYS[1] identity, KEYS[2] user index. ARGV: 1 member, 2.. field, value, ...
 _LINK: Final = """
 if redis.call('EXISTS', KEYS[1]) == 0 then
@@ -344,6 +378,9 @@ class _Client:
 
     def llen(self, key: str) -> int:
         return int(self._raw.llen(key))
+
+    def scan(self, match: str) -> list[bytes]:
+        return [bytes(k) for k in self._raw.scan_iter(match=match, count=1000)]
 
     def delete(self, key: str) -> int:
         return int(self._raw.delete(key))
@@ -619,6 +656,8 @@ class RedisPresignaturePool(_RedisPart, PresignaturePool):
         self._take_one = self._script(_POOL_RESERVE)
         self._use = self._script(_POOL_CONSUME)
         self._retire = self._script(_POOL_DISCARD)
+        self._list = self._script(_POOL_LIST)
+        self._retire_older = self._script(_POOL_DISCARD_OLDER)
 
     def _item_prefix(self, key_id: str) -> str:
         return self._k("presignature", escape(key_id), "")
@@ -693,6 +732,26 @@ class RedisPresignaturePool(_RedisPart, PresignaturePool):
         if status is None:
             return None
         return PresignatureStatus(_text(status)), None if expires is None else int(expires)
+
+    def _list_available(self, key_id: str) -> Iterable[PooledPresignature]:
+        reply = self._list(keys=[self._available_key(key_id)], args=[self._item_prefix(key_id)])
+        items = list(reply or [])
+        return [
+            PooledPresignature(key_id, _text(items[i]), int(items[i + 1]))
+            for i in range(0, len(items), 2)
+        ]
+
+    def _discard_older(self, cutoff_ms: int, now: int) -> int:
+        # Every key's available list, found by name (one namespace: one hash tag, one slot);
+        # each list is swept by one script, so each retirement is atomic with reserves.
+        head, tail = self._available_key("\0").split("\0")
+        discarded = 0
+        for name in self._r.scan(head + "*" + tail):
+            escaped = _text(name)[len(head) : -len(tail)]
+            prefix = self._k("presignature", escaped, "")
+            keys = [_text(name), self._totals_key()]
+            discarded += int(self._retire_older(keys=keys, args=[prefix, cutoff_ms, now]))
+        return discarded
 
 
 # -- identities and credentials -----------------------------------------------------------

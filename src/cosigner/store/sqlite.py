@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,6 +27,8 @@ from cosigner.store.records import Clock, system_clock
 
 MIN_SQLITE_VERSION = (3, 35, 0)
 """``RETURNING`` (3.35) and upsert ``ON CONFLICT DO NOTHING`` (3.24)."""
+_BUSY_FIRST_WAIT_S = 0.00005
+_BUSY_MAX_WAIT_S = 0.001
 
 
 class _SqliteTx:
@@ -50,6 +53,7 @@ class SqliteBackend(SqlBackend):
     dialect = SQLITE
 
     def __init__(self, path: str | Path, *, busy_timeout_s: float = 30.0) -> None:
+        super().__init__()
         if sqlite3.sqlite_version_info < MIN_SQLITE_VERSION:
             raise StoreConfigError(
                 f"SQLite {sqlite3.sqlite_version} is too old; the store needs 3.35 or newer"
@@ -67,13 +71,46 @@ class SqliteBackend(SqlBackend):
             raise StoreUnavailableError(f"cannot open the SQLite store: {exc}") from None
         self._lock = threading.Lock()
         self._closed = False
+        self._busy_timeout_s = busy_timeout_s
+
+    def _begin_immediate(self) -> None:
+        """``BEGIN IMMEDIATE``, retried briefly while another connection holds the write lock.
+
+        SQLite's own busy handler (``busy_timeout``) sleeps 1, 2, 5, 10, ... ms
+        between tries; a write transaction here lasts a fraction of a
+        millisecond, so waiting that long makes several processes on one file
+        (``cosigner serve --workers``) slower than one. The write lock is
+        asked for without the busy handler and retried after 50 us, doubling
+        up to 1 ms, for up to the same ``busy_timeout_s`` in all.
+        """
+        self._conn.execute("PRAGMA busy_timeout = 0")
+        try:
+            wait, deadline = _BUSY_FIRST_WAIT_S, time.monotonic() + self._busy_timeout_s
+            while True:
+                try:
+                    self._conn.execute("BEGIN IMMEDIATE")
+                    return
+                except sqlite3.OperationalError as exc:
+                    if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+                        raise
+                    if time.monotonic() >= deadline:
+                        raise StoreUnavailableError(
+                            "the SQLite store stayed locked by another connection"
+                        ) from None
+                time.sleep(wait)
+                wait = min(2 * wait, _BUSY_MAX_WAIT_S)
+        finally:
+            self._conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_s * 1000)}")
 
     @contextmanager
-    def transaction(self, *, write: bool) -> Iterator[_SqliteTx]:
+    def transaction(self, *, write: bool, single: bool = False) -> Iterator[_SqliteTx]:
         with self._lock:
             if self._closed:
                 raise StoreUnavailableError("the store is closed")
-            self._conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            if write:
+                self._begin_immediate()
+            else:
+                self._conn.execute("BEGIN")
             try:
                 yield _SqliteTx(self._conn)
             except BaseException:

@@ -27,11 +27,16 @@ a signature by both verifies as one ordinary ECDSA signature under
   triples_done|presign``, ``presign -> presign|done``: two triples are
   generated (one batch), then presigning uses them. At ``done`` the
   relayer's presignature goes into the pool, sealed, under the id both
-  sides computed, and the session record is deleted. Whatever an instance
-  computes leaves it only after its swap won: a lost race answers
-  ``stale_session_state`` and nothing else, so no state ever answers two
-  different inputs; a message the protocol refuses, or a round that aborts,
-  ends the session for good.
+  sides computed; the record stays at ``done`` until it expires. Whatever
+  an instance computes leaves it only after its swap won: a lost race
+  answers ``stale_session_state`` and nothing else, so no state ever
+  answers two different inputs; a message the protocol refuses, or a round
+  that aborts, ends the session for good. The record keeps the winning
+  step's answer and a digest of its request (version, stage, messages), so
+  the very same request sent again (its answer was lost: the instance died
+  after the swap, or the connection broke) is answered again, identically,
+  by any instance; the computation is never run twice. At ``done`` that
+  replay needs the presignature in the pool.
 * ``sign/init`` (threshold session): checks the ``mpcSessionId`` and its
   digest, reserves a presignature (``pool_empty`` 503 leaves the
   ``mpcSessionId`` unspent, so the client refills and retries), then spends
@@ -42,12 +47,19 @@ a signature by both verifies as one ordinary ECDSA signature under
   the client's signature share with its own (the relayer coordinates, so
   its share never leaves), checks the signature, and returns ``r || s || v``
   (low ``s``). A crash or a retry after the consume finds it consumed.
+* ``presignatures`` and ``presignatures/discard`` (threshold session): the
+  key's available presignatures (ids and ages), and discarding some of them,
+  so a client can clear the orphans it holds no half of; the periodic purge
+  discards those older than ``COSIGNER_PRESIGNATURE_MAX_AGE_S``. Discarding
+  is always safe, putting one back never is (see
+  :class:`~cosigner.store.base.PresignaturePool`).
 * ``export`` (app session and passkey step-up): the relayer's additive
   share, encrypted to an X25519 key the client sent.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import secrets
@@ -56,7 +68,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Final, Literal
 
 from coincurve import PublicKey as CoincurvePublicKey
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import Field, StringConstraints
 
 from cosigner.ecdsa import Presign, Presignature, Sign, TripleGeneration, TripleShare
@@ -82,6 +94,7 @@ from cosigner.protocol import Message, Protocol
 from cosigner.server.context import ServerContext, ThresholdScheme
 from cosigner.server.deps import AppSessionDep, Ctx, threshold_session
 from cosigner.server.errors import ERROR_RESPONSES, InvalidBody, PresignSessionExpired
+from cosigner.server.faults import AFTER_CONSUME, AFTER_PRESIGN_CAS, fault_point
 from cosigner.server.models import (
     B64u,
     Id,
@@ -130,6 +143,9 @@ from cosigner.store import (
 )
 from cosigner.store.records import is_regression
 
+RELAYER_KEY_CACHE_SIZE: Final = 4096
+"""Derived relayer keys kept per process (the derivation is deterministic; a hit skips
+HKDF and three scalar multiplications on every signing request)."""
 NAME: Final = "ecdsa"
 SCHEME = SCHEMES[SCHEME_ECDSA_2P_V1]
 GROUP = SCHEME.group
@@ -138,7 +154,7 @@ PRESIGNATURE_KIND: Final = "presignature_ecdsa"
 SIGN_KIND: Final = "sign_ecdsa"
 MAX_STEP_MESSAGES: Final = 16
 MAX_MESSAGE_BYTES: Final = 48 * 1024
-_DONE_STATE: Final = b"done"
+_STEP_STATE_FORMAT: Final = b"\x02"
 
 ThresholdEcdsa = Annotated[ThresholdClaims, Depends(threshold_session(THRESHOLD_ECDSA_KIND))]
 
@@ -166,6 +182,7 @@ class RelayerEcdsaKey:
         return relayer_key_share(self.x_relayer, self.public_key)
 
 
+@functools.lru_cache(maxsize=RELAYER_KEY_CACHE_SIZE)
 def derive_relayer_key(
     master_secret: bytes, user_id: str, rp_id: str, client_verifying_share: bytes
 ) -> RelayerEcdsaKey:
@@ -358,8 +375,16 @@ def session(
 
 
 @router.post("/authorize", response_model=AuthorizeResponse)
-def authorize_route(body: AuthorizeRequest, claims: ThresholdEcdsa, ctx: Ctx) -> AuthorizeResponse:
+async def authorize_route(
+    body: AuthorizeRequest, claims: ThresholdEcdsa, ctx: Ctx
+) -> AuthorizeResponse:
     """Spend one use of the threshold session on one 32-byte digest; returns its mpcSessionId."""
+    return await ctx.call(_authorize_route, body, claims, ctx)
+
+
+def _authorize_route(
+    body: AuthorizeRequest, claims: ThresholdClaims, ctx: ServerContext
+) -> AuthorizeResponse:
     return authorize_request(ctx, scheme_of(ctx), claims, body)
 
 
@@ -375,16 +400,73 @@ def _relayer_for(ctx: ServerContext, claims: ThresholdClaims, key_id: str) -> Re
     return stored_relayer_key(master, load_user_key(ctx, scheme, claims.user_id, key_id))
 
 
-def _seal_state(ctx: ServerContext, state: bytes, presign_session_id: str) -> bytes:
-    _, cipher = scheme_of(ctx).secrets()
-    return cipher.seal(state, kind=PRESIGN_KIND, record_id=presign_session_id)
+@dataclass(frozen=True, slots=True)
+class _StepState:
+    """What a presign session record holds, sealed: the relayer's protocol state and the
+    step that produced it (its request digest and the relayer's answer), for replay.
+
+    Encoded as: a format byte, then ``u32 length || protocol state`` (empty at done),
+    ``u8 length || request digest`` (empty after init), ``u32 length || answer`` (the
+    answer's messages as compact JSON) and ``u8 length || presignature id`` (at done).
+    """
+
+    protocol: bytes = field(repr=False)
+    request: bytes = b""
+    answer: tuple[str, ...] = ()
+    presignature_id: str = ""
+
+    def to_bytes(self) -> bytes:
+        answer = json.dumps(list(self.answer), separators=(",", ":")).encode()
+        pid = self.presignature_id.encode()
+        return b"".join(
+            (
+                _STEP_STATE_FORMAT,
+                len(self.protocol).to_bytes(4, "big"),
+                self.protocol,
+                bytes([len(self.request)]),
+                self.request,
+                len(answer).to_bytes(4, "big"),
+                answer,
+                bytes([len(pid)]),
+                pid,
+            )
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> _StepState:
+        if data[:1] != _STEP_STATE_FORMAT:
+            raise CosignerError("a presign session state of an unknown format")
+        at = 1
+        n = int.from_bytes(data[at : at + 4], "big")
+        protocol, at = data[at + 4 : at + 4 + n], at + 4 + n
+        n = data[at]
+        request, at = data[at + 1 : at + 1 + n], at + 1 + n
+        n = int.from_bytes(data[at : at + 4], "big")
+        answer, at = json.loads(data[at + 4 : at + 4 + n]), at + 4 + n
+        n = data[at]
+        pid = data[at + 1 : at + 1 + n].decode()
+        return cls(protocol, request, tuple(str(m) for m in answer), pid)
 
 
-def _open_protocol(ctx: ServerContext, record: PresignSession) -> Protocol:
+def _seal_state(ctx: ServerContext, state: _StepState, presign_session_id: str) -> bytes:
     _, cipher = scheme_of(ctx).secrets()
-    return Protocol.from_bytes(
+    return cipher.seal(state.to_bytes(), kind=PRESIGN_KIND, record_id=presign_session_id)
+
+
+def _open_state(ctx: ServerContext, record: PresignSession) -> _StepState:
+    _, cipher = scheme_of(ctx).secrets()
+    return _StepState.from_bytes(
         cipher.open(record.state, kind=PRESIGN_KIND, record_id=record.session_id)
     )
+
+
+def _step_digest(body: PresignStepRequest) -> bytes:
+    """What identifies a step request: the version and stage it is for, and its messages."""
+    digest = hashlib.sha256(b"cosigner/ecdsa-2p/presign-step/v1")
+    digest.update(body.expected_version.to_bytes(4, "big") + body.stage.encode() + b"\0")
+    for message in body.messages:
+        digest.update(len(message).to_bytes(4, "big") + message.encode())
+    return digest.digest()
 
 
 def _messages_out(messages: Sequence[Message]) -> list[str]:
@@ -419,7 +501,7 @@ def presign_init(body: PresignInitRequest, claims: ThresholdEcdsa, ctx: Ctx) -> 
     record = ctx.store.presign_sessions.create_session(
         presign_session_id,
         scope=claims.scope(),
-        state=_seal_state(ctx, generation.to_bytes(), presign_session_id),
+        state=_seal_state(ctx, _StepState(generation.to_bytes()), presign_session_id),
         ttl_ms=ctx.settings.presign_session_ttl_s * 1000,
     )
     return PresignResponse(
@@ -473,7 +555,11 @@ def presign_step(body: PresignStepRequest, claims: ThresholdEcdsa, ctx: Ctx) -> 
         raise PresignSessionExpired(
             "the presign session has expired: start a new one with presign/init"
         ) from None
+    request = _step_digest(body)
     if record.version != body.expected_version:
+        replayed = _replay(ctx, body, record, request)
+        if replayed is not None:
+            return replayed
         raise StaleSessionStateError(
             f"presign session {record.session_id!r} is at version {record.version}, not "
             f"{body.expected_version}: another step won; start a new presign session",
@@ -483,7 +569,7 @@ def presign_step(body: PresignStepRequest, claims: ThresholdEcdsa, ctx: Ctx) -> 
     requested = PresignStage(body.stage)
     _check_step(record, requested)
     incoming = _messages_in(body.messages)
-    protocol = _open_protocol(ctx, record)
+    protocol = Protocol.from_bytes(_open_state(ctx, record).protocol)
     presignature_id: str | None = None
     try:
         if record.stage is PresignStage.TRIPLES:
@@ -512,26 +598,76 @@ def presign_step(body: PresignStepRequest, claims: ThresholdEcdsa, ctx: Ctx) -> 
         # so no input can be tried against it again (no selective-failure oracle).
         sessions.delete_session(record.session_id)
         raise
-    state = _DONE_STATE if stage is PresignStage.DONE else protocol.to_bytes()
-    # The swap decides which computation counts; only its winner's messages leave.
-    moved = sessions.advance_session_cas(
-        record.session_id,
-        body.expected_version,
-        scope=scope,
-        stage=stage,
-        state=_seal_state(ctx, state, record.session_id),
-    )
+    answer = tuple(_messages_out(outgoing))
     if stage is PresignStage.DONE:
         presignature = protocol.result
         assert isinstance(presignature, Presignature)
-        presignature_id = _pool_presignature(ctx, claims, body.relayer_key_id, presignature)
-        sessions.delete_session(record.session_id)
+        presignature_id = presignature.presignature_id.hex()
+        state = _StepState(b"", request, answer, presignature_id)
+    else:
+        state = _StepState(protocol.to_bytes(), request, answer)
+    # The swap decides which computation counts; only its winner's messages leave. The record
+    # keeps them (sealed) with the request's digest, so a retry of this very request, on any
+    # instance, is answered with them again instead of being refused (_replay).
+    try:
+        moved = sessions.advance_session_cas(
+            record.session_id,
+            body.expected_version,
+            scope=scope,
+            stage=stage,
+            state=_seal_state(ctx, state, record.session_id),
+        )
+    except StaleSessionStateError:
+        # The same request may have won on another instance meanwhile (a client's retry).
+        replayed = _replay(ctx, body, sessions.get_session(record.session_id, scope=scope), request)
+        if replayed is None:
+            raise
+        return replayed
+    fault_point(AFTER_PRESIGN_CAS)
+    if stage is PresignStage.DONE:
+        presignature = protocol.result
+        assert isinstance(presignature, Presignature)
+        _pool_presignature(ctx, claims, body.relayer_key_id, presignature)
+        # The record stays, at done, until it expires: the last answer can be replayed too.
     return PresignResponse(
         presign_session_id=record.session_id,
         version=moved.version,
         stage=str(moved.stage),
         expires_at=moved.expires_at_ms,
-        messages=_messages_out(outgoing),
+        messages=list(answer),
+        presignature_id=presignature_id,
+    )
+
+
+def _replay(
+    ctx: ServerContext, body: PresignStepRequest, record: PresignSession, request: bytes
+) -> PresignResponse | None:
+    """The answer the winning step gave, if ``body`` is that very step again; else None.
+
+    A client that lost an answer (its instance died after the swap, or the
+    connection broke) sends the same request again; it gets the same answer,
+    computed once. Any other request for an old version is stale. At done the
+    answer is replayed only if the presignature reached the pool (an instance
+    that died between the swap and the pool lost it: start over).
+    """
+    if record.version != body.expected_version + 1:
+        return None
+    stored = _open_state(ctx, record)
+    if not stored.request or not secrets.compare_digest(stored.request, request):
+        return None
+    presignature_id: str | None = None
+    if record.stage is PresignStage.DONE:
+        try:
+            ctx.store.presignatures.status(body.relayer_key_id, stored.presignature_id)
+        except NotFoundError:
+            return None
+        presignature_id = stored.presignature_id
+    return PresignResponse(
+        presign_session_id=record.session_id,
+        version=record.version,
+        stage=str(record.stage),
+        expires_at=record.expires_at_ms,
+        messages=list(stored.answer),
         presignature_id=presignature_id,
     )
 
@@ -566,17 +702,112 @@ def _pool_presignature(
     return presignature_id
 
 
+# -- orphaned presignatures ---------------------------------------------------------------------
+
+MAX_DISCARD: Final = 256
+
+
+class PooledPresignatureOut(ResponseModel):
+    presignature_id: str
+    created_at: int = Field(description="when it was pooled, ms since the epoch")
+
+
+class PresignaturesResponse(ResponseModel):
+    relayer_key_id: str
+    presignatures: list[PooledPresignatureOut] = Field(
+        description="the key's available presignatures, oldest first (ids only, no secrets)"
+    )
+    max_age_seconds: int = Field(
+        description="the server discards available presignatures older than this (0: never)"
+    )
+
+
+class DiscardPresignaturesRequest(RequestModel):
+    relayer_key_id: KeyId
+    presignature_ids: list[PresignatureId] = Field(min_length=1, max_length=MAX_DISCARD)
+
+
+class DiscardPresignaturesResponse(ResponseModel):
+    relayer_key_id: str
+    discarded: int = Field(
+        description="how many of the ids were ever pooled for this key; each of them is "
+        "consumed or discarded now, never to be offered again"
+    )
+
+
+@router.get("/presignatures", response_model=PresignaturesResponse)
+def list_presignatures(
+    claims: ThresholdEcdsa,
+    ctx: Ctx,
+    relayer_key_id: Annotated[KeyId, Query(alias="relayerKeyId")],
+) -> PresignaturesResponse:
+    """The key's available presignatures, so a client can find the orphans among them.
+
+    An orphan is a pooled presignature whose client half is gone (the client
+    lost its memory, or the answer that completed its half never arrived).
+    """
+    _relayer_for(ctx, claims, relayer_key_id)
+    pooled = ctx.store.presignatures.list_available(relayer_key_id)
+    return PresignaturesResponse(
+        relayer_key_id=relayer_key_id,
+        presignatures=[
+            PooledPresignatureOut(presignature_id=p.presignature_id, created_at=p.created_at_ms)
+            for p in pooled
+        ],
+        max_age_seconds=ctx.settings.presignature_max_age_s,
+    )
+
+
+@router.post("/presignatures/discard", response_model=DiscardPresignaturesResponse)
+def discard_presignatures(
+    body: DiscardPresignaturesRequest, claims: ThresholdEcdsa, ctx: Ctx
+) -> DiscardPresignaturesResponse:
+    """Discard some of the key's presignatures for good (available or reserved ones).
+
+    Discarding is always safe: a discarded presignature is never used again,
+    and a client that did hold its half gets ``pool_empty`` for it and
+    presigns anew. Nothing ever puts one back: a presignature that may have
+    left the pool may have had its client half used, and a second signature
+    with one presignature reveals the key. Ids that were never pooled for this
+    key are ignored.
+    """
+    key_id = body.relayer_key_id
+    _relayer_for(ctx, claims, key_id)
+    pool = ctx.store.presignatures
+    discarded = []
+    for presignature_id in dict.fromkeys(body.presignature_ids):
+        try:
+            pool.discard(key_id, presignature_id)
+        except NotFoundError:
+            continue
+        discarded.append(presignature_id)
+    if discarded:
+        ctx.audit(
+            "presignature_discard",
+            claims.user_id,
+            {"scheme": SCHEME_ECDSA_2P_V1, "relayerKeyId": key_id, "presignatureIds": discarded},
+        )
+    _pool_gauge(ctx)
+    return DiscardPresignaturesResponse(relayer_key_id=key_id, discarded=len(discarded))
+
+
 # -- sign -------------------------------------------------------------------------------------
 
 
 @router.post("/sign/init", response_model=EcdsaSignInitResponse)
-def sign_init(
+async def sign_init(
     body: EcdsaSignInitRequest, claims: ThresholdEcdsa, ctx: Ctx
 ) -> EcdsaSignInitResponse:
     """Check the mpcSessionId, reserve a presignature, then spend the id and open a signing session.
 
     ``pool_empty`` leaves the mpcSessionId unspent: refill and call again.
     """
+    return await ctx.call(_sign_init, body, claims, ctx)
+
+
+def _sign_init(
+    body: EcdsaSignInitRequest, claims: ThresholdClaims, ctx: ServerContext
+) -> EcdsaSignInitResponse:
     scheme = scheme_of(ctx)
     _, cipher = scheme.secrets()
     key_id = body.relayer_key_id
@@ -585,12 +816,6 @@ def sign_init(
     check_mpc_session(ctx, scheme, claims, body.mpc_session_id, key_id, digest)
     pool = ctx.store.presignatures
     reservation = pool.reserve(key_id, presignature_id=body.presignature_id)
-    try:
-        spend_mpc_session(ctx, scheme, body.mpc_session_id)
-    except CosignerError:
-        pool.discard(key_id, reservation.presignature_id)
-        raise
-    _pool_gauge(ctx)
     relayer_entropy = secrets.token_bytes(32)
     signing_session_id = secrets.token_urlsafe(32)
     state = {
@@ -604,7 +829,18 @@ def sign_init(
     }
     sealed = cipher.seal(json.dumps(state).encode(), kind=SIGN_KIND, record_id=signing_session_id)
     ttl_ms = min(reservation.expires_at_ms - ctx.clock(), ctx.settings.signing_session_ttl_s * 1000)
-    record = ctx.store.sessions.put(SIGN_KIND, signing_session_id, sealed, ttl_ms=max(ttl_ms, 1))
+    try:
+        # The mpcSessionId is spent and the signing session stored together (one commit on SQL
+        # stores); if either fails, the reservation is discarded, never put back.
+        with ctx.store.group():
+            spend_mpc_session(ctx, scheme, body.mpc_session_id)
+            record = ctx.store.sessions.put(
+                SIGN_KIND, signing_session_id, sealed, ttl_ms=max(ttl_ms, 1)
+            )
+    except CosignerError:
+        pool.discard(key_id, reservation.presignature_id)
+        raise
+    _pool_gauge(ctx)
     return EcdsaSignInitResponse(
         signing_session_id=signing_session_id,
         presignature_id=reservation.presignature_id,
@@ -622,10 +858,16 @@ def _open_sign_state(ctx: ServerContext, blob: bytes, signing_session_id: str) -
 
 
 @router.post("/sign/finalize", response_model=EcdsaSignFinalizeResponse)
-def sign_finalize(
+async def sign_finalize(
     body: EcdsaSignFinalizeRequest, claims: ThresholdEcdsa, ctx: Ctx
 ) -> EcdsaSignFinalizeResponse:
     """Consume the presignature durably, then combine both shares, check, return the signature."""
+    return await ctx.call(_sign_finalize, body, claims, ctx)
+
+
+def _sign_finalize(
+    body: EcdsaSignFinalizeRequest, claims: ThresholdClaims, ctx: ServerContext
+) -> EcdsaSignFinalizeResponse:
     scheme = scheme_of(ctx)
     _, cipher = scheme.secrets()
     key_id = body.relayer_key_id
@@ -655,6 +897,7 @@ def sign_finalize(
     presignature_id = str(state["presignatureId"])
     # The durable, single-winner consumption: after this no retry or crash can use it again.
     consumed = ctx.store.presignatures.consume(key_id, presignature_id)
+    fault_point(AFTER_CONSUME)
     presignature = Presignature.from_bytes(
         cipher.open(
             consumed.secret,

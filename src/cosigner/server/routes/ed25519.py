@@ -16,9 +16,10 @@ as one ordinary Ed25519 signature under ``(x_client + x_relayer) * G``.
 * ``authorize`` (threshold session): spends one use and binds the exact
   message (``signingDigest``), or the chain intent whose digest the server
   recomputes, to a single-use ``mpcSessionId`` valid 60 s.
-* ``sign/init`` (threshold session): consumes the ``mpcSessionId``, takes
-  the client's round-one commitments (RFC 9591 section 5.1), commits, and
-  stores its nonces encrypted and single-use under a new signing session.
+* ``sign/init`` (threshold session): checks the ``mpcSessionId``, takes
+  the client's round-one commitments (RFC 9591 section 5.1), commits, then
+  spends the ``mpcSessionId`` and stores its nonces encrypted and single-use
+  under a new signing session, in one store transaction where it has them.
 * ``sign/finalize`` (threshold session): takes the signing session out of
   the store (the nonces are consumed durably before any share is computed),
   signs (section 5.2), aggregates with the client's share (5.3), verifies
@@ -29,6 +30,7 @@ as one ordinary Ed25519 signature under ``(x_client + x_relayer) * G``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import secrets
@@ -85,13 +87,17 @@ from cosigner.server.threshold import (
     PARTICIPANT_IDS,
     MasterSecretMismatch,
     check_key_scope,
+    check_mpc_session,
     check_session_live,
     load_user_key,
     relayer_key_id,
-    take_mpc_session,
+    spend_mpc_session,
 )
 from cosigner.store import AlreadyExistsError, KeyRecord, NotFoundError, ScopeMismatchError
 
+RELAYER_KEY_CACHE_SIZE: Final = 4096
+"""Derived relayer keys kept per process (the derivation is deterministic; a hit skips
+HKDF and three scalar multiplications on every signing request)."""
 NAME: Final = "ed25519"
 SCHEME = SCHEMES[SCHEME_ED25519_2P_V1]
 SUITE = frost.ciphersuite("ed25519")
@@ -127,6 +133,7 @@ class RelayerKey:
         return GROUP.base_mul(self.x_relayer).to_bytes()
 
 
+@functools.lru_cache(maxsize=RELAYER_KEY_CACHE_SIZE)
 def derive_relayer_key(
     master_secret: bytes, user_id: str, rp_id: str, client_verifying_share: bytes
 ) -> RelayerKey:
@@ -308,10 +315,16 @@ def session(
 
 
 @router.post("/authorize", response_model=AuthorizeResponse)
-def authorize_route(
+async def authorize_route(
     body: AuthorizeRequest, claims: ThresholdEd25519, ctx: Ctx
 ) -> AuthorizeResponse:
     """Spend one use of the threshold session on one message; returns its mpcSessionId."""
+    return await ctx.call(_authorize_route, body, claims, ctx)
+
+
+def _authorize_route(
+    body: AuthorizeRequest, claims: ThresholdClaims, ctx: ServerContext
+) -> AuthorizeResponse:
     return authorize_request(ctx, scheme_of(ctx), claims, body)
 
 
@@ -328,15 +341,21 @@ def _commitments_out(c: frost.SigningCommitments) -> CommitmentsOut:
 
 
 @router.post("/sign/init", response_model=SignInitResponse)
-def sign_init(body: SignInitRequest, claims: ThresholdEd25519, ctx: Ctx) -> SignInitResponse:
+async def sign_init(body: SignInitRequest, claims: ThresholdEd25519, ctx: Ctx) -> SignInitResponse:
     """Round one: consume the mpcSessionId, commit, store the nonces sealed and single-use."""
+    return await ctx.call(_sign_init, body, claims, ctx)
+
+
+def _sign_init(
+    body: SignInitRequest, claims: ThresholdClaims, ctx: ServerContext
+) -> SignInitResponse:
     scheme = scheme_of(ctx)
     master, cipher = scheme.secrets()
     check_key_scope(claims, body.relayer_key_id)
     check_session_live(ctx, claims)
     key = load_user_key(ctx, scheme, claims.user_id, body.relayer_key_id)
     client_commitments = _decode_commitments(body.client_commitments)
-    message = take_mpc_session(
+    message = check_mpc_session(
         ctx, scheme, claims, body.mpc_session_id, body.relayer_key_id, decode(body.signing_digest)
     )
     nonces, relayer_commitments = frost.commit(stored_relayer_key(master, key).package)
@@ -363,9 +382,13 @@ def sign_init(body: SignInitRequest, claims: ThresholdEd25519, ctx: Ctx) -> Sign
         ],
     }
     sealed = cipher.seal(json.dumps(state).encode(), kind=SIGN_KIND, record_id=signing_session_id)
-    record = ctx.store.sessions.put(
-        SIGN_KIND, signing_session_id, sealed, ttl_ms=ctx.settings.signing_session_ttl_s * 1000
-    )
+    # The mpcSessionId is spent and the nonces stored together: one commit on SQL stores. Of
+    # concurrent calls with one id, one spends it; the others store nothing.
+    with ctx.store.group():
+        spend_mpc_session(ctx, scheme, body.mpc_session_id)
+        record = ctx.store.sessions.put(
+            SIGN_KIND, signing_session_id, sealed, ttl_ms=ctx.settings.signing_session_ttl_s * 1000
+        )
     return SignInitResponse(
         signing_session_id=signing_session_id,
         relayer_commitments=_commitments_out(relayer_commitments),
@@ -382,10 +405,16 @@ def _open_state(ctx: ServerContext, blob: bytes, signing_session_id: str) -> dic
 
 
 @router.post("/sign/finalize", response_model=SignFinalizeResponse)
-def sign_finalize(
+async def sign_finalize(
     body: SignFinalizeRequest, claims: ThresholdEd25519, ctx: Ctx
 ) -> SignFinalizeResponse:
     """Round two: consume the nonces durably, sign, aggregate, verify, return the signature."""
+    return await ctx.call(_sign_finalize, body, claims, ctx)
+
+
+def _sign_finalize(
+    body: SignFinalizeRequest, claims: ThresholdClaims, ctx: ServerContext
+) -> SignFinalizeResponse:
     scheme = scheme_of(ctx)
     master, _ = scheme.secrets()
     check_key_scope(claims, body.relayer_key_id)
