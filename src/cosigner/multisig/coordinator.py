@@ -457,6 +457,37 @@ class Coordinator:
                 return m
         return None
 
+    def _check_signed_message(
+        self,
+        group: Group,
+        session: KeygenSession,
+        stage: KeygenStage,
+        owner: bytes,
+        body: bytes,
+        signature: bytes,
+        statement: bytes,
+        *,
+        already: str,
+        unsigned: str,
+    ) -> bool:
+        """The checks every signed keygen message passes before it is read.
+
+        True when this exact message was already accepted (a safe retry);
+        otherwise the session must be at ``stage`` and ``signature`` must be
+        ``owner``'s identity signature over ``statement``.
+        """
+        existing = self._own_message(group, session, stage, owner)
+        if existing is not None:
+            if existing.body == body and existing.signature == signature:
+                return True
+            raise AlreadySubmitted(already)
+        self._require_stage(session, stage)
+        try:
+            verify_identity_signature(owner, statement, signature)
+        except InvalidIdentitySignature:
+            raise InvalidSubmission(unsigned) from None
+        return False
+
     def _record_progress(
         self, group: Group, session: KeygenSession, received: int, then: KeygenStage
     ) -> tuple[Group, KeygenSession]:
@@ -560,20 +591,18 @@ class Coordinator:
             group = self._group(group_id)
             me = self._member(group, owner)
             current = self._session(group, session)
-            existing = self._own_message(group, current, "round1", me.key)
-            if existing is not None:
-                if existing.body == package and existing.signature == signature:
-                    return group
-                raise AlreadySubmitted("this owner already sent a part-one package")
-            self._require_stage(current, "round1")
-            try:
-                verify_identity_signature(
-                    me.key, round1_statement(group_id, current.name, package), signature
-                )
-            except InvalidIdentitySignature:
-                raise InvalidSubmission(
-                    "the part-one package is not signed by its owner's identity key"
-                ) from None
+            if self._check_signed_message(
+                group,
+                current,
+                "round1",
+                me.key,
+                package,
+                signature,
+                round1_statement(group_id, current.name, package),
+                already="this owner already sent a part-one package",
+                unsigned="the part-one package is not signed by its owner's identity key",
+            ):
+                return group
             decoded = frost.Round1Package.from_bytes(package)
             if decoded.suite is not SUITE:
                 raise InvalidSubmission(f"the group uses FROST({SUITE.name}); wrong ciphersuite")
@@ -640,20 +669,18 @@ class Coordinator:
             group = self._group(group_id)
             me = self._member(group, owner)
             current = self._session(group, session)
-            existing = self._own_message(group, current, "echo", me.key)
-            if existing is not None:
-                if existing.body == set_hash and existing.signature == signature:
-                    return group
-                raise AlreadySubmitted("this owner already sent its echo")
-            self._require_stage(current, "echo")
-            try:
-                verify_identity_signature(
-                    me.key, echo_statement(group_id, current.name, set_hash), signature
-                )
-            except InvalidIdentitySignature:
-                raise InvalidSubmission(
-                    "the echo is not signed by its owner's identity key"
-                ) from None
+            if self._check_signed_message(
+                group,
+                current,
+                "echo",
+                me.key,
+                set_hash,
+                signature,
+                echo_statement(group_id, current.name, set_hash),
+                already="this owner already sent its echo",
+                unsigned="the echo is not signed by its owner's identity key",
+            ):
+                return group
             packages = {k: m.body for k, m in self._round1_packages(group, current).items()}
             self._store.add_keygen_message(
                 KeygenMessage(
@@ -787,22 +814,18 @@ class Coordinator:
             me = self._member(group, owner)
             current = self._session(group, session)
             claim = group_public_key + transcript
-            existing = self._own_message(group, current, "confirm", me.key)
-            if existing is not None:
-                if existing.body == claim and existing.signature == signature:
-                    return group
-                raise AlreadySubmitted("this owner already confirmed")
-            self._require_stage(current, "confirm")
-            try:
-                verify_identity_signature(
-                    me.key,
-                    confirm_statement(group_id, current.name, group_public_key, transcript),
-                    signature,
-                )
-            except InvalidIdentitySignature:
-                raise InvalidSubmission(
-                    "the confirmation is not signed by its owner's identity key"
-                ) from None
+            if self._check_signed_message(
+                group,
+                current,
+                "confirm",
+                me.key,
+                claim,
+                signature,
+                confirm_statement(group_id, current.name, group_public_key, transcript),
+                already="this owner already confirmed",
+                unsigned="the confirmation is not signed by its owner's identity key",
+            ):
+                return group
             public = self._session_public_key_package(group, current)
             expected_key = public.verifying_key.to_bytes()
             if group_public_key != expected_key or transcript != self._transcript(group, current):
