@@ -8,7 +8,9 @@ server processes would, and many threads.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import functools
 import itertools
 import subprocess
 import sys
@@ -28,6 +30,7 @@ from cosigner.store import (
     STAGE_GRAPH,
     AlreadyExistsError,
     AuditChainError,
+    CommitAndRaise,
     InvalidStageTransitionError,
     InvalidStoreArgumentError,
     LastIdentityError,
@@ -969,6 +972,114 @@ def test_group_is_one_transaction_on_sql_backends(harness: Harness) -> None:
             other.auth_sessions.get("ts-1")
     else:
         assert other.auth_sessions.get("ts-1").uses == 1
+
+
+def test_audit_chain_holds_for_any_data_text(harness: Harness) -> None:
+    # PostgreSQL finishes the entry hash in SQL; every byte must match the Python encoding.
+    store = harness.open()
+    texts = ['quote " and \\ backslash', "ümlaut and 漢字", "\u0000 nul \n newline", "😀"]
+    for i, text in enumerate(texts):
+        store.audit.append("note", f"user-{i}", {"text": text, "n": i, "nested": [text]})
+    assert store.audit.verify_chain() == len(texts)
+    assert [e.kind for e in harness.open().audit.entries()] == ["note"] * len(texts)
+
+
+def test_atomic_units_commit_before_they_answer(harness: Harness) -> None:
+    store, other = harness.open(), harness.open()
+    grouped = harness.name in ("sqlite", "postgresql")
+    _auth(store, uses=3)
+
+    def spend(i: int) -> int:
+        store.sessions.put("mpc", f"u{i}", b"x", ttl_ms=60_000)
+        return store.auth_sessions.consume_use("ts-1").uses
+
+    async def main() -> list[int | BaseException]:
+        results = await asyncio.gather(
+            *(store.atomic(functools.partial(spend, i)) for i in range(6)), return_exceptions=True
+        )
+        # Every answer came after its commit: another instance sees exactly what was granted.
+        assert other.auth_sessions.get("ts-1").uses == 3
+        return results
+
+    results = asyncio.run(main())
+    granted = sorted(r for r in results if isinstance(r, int))
+    refused = [r for r in results if not isinstance(r, int)]
+    assert granted == [1, 2, 3]
+    assert len(refused) == 3 and all(isinstance(r, SessionExhaustedError) for r in refused)
+    # A refused unit is undone on SQL backends (its put with it); elsewhere each call stood.
+    stored = [i for i in range(6) if _exists(other, f"u{i}")]
+    assert len(stored) == (3 if grouped else 6)
+
+
+def test_atomic_commit_and_raise_keeps_the_writes(harness: Harness) -> None:
+    store, other = harness.open(), harness.open()
+    store.sessions.put("mpc", "burn", b"x", ttl_ms=60_000)
+
+    def burn_then_refuse() -> None:
+        store.sessions.take("mpc", "burn")
+        store.audit.append("refused", "alice")
+        raise CommitAndRaise(ScopeMismatchError("refused after spending"))
+
+    def fail() -> None:
+        store.sessions.put("mpc", "never", b"x", ttl_ms=60_000)
+        raise RuntimeError("a bug half way")
+
+    async def main() -> None:
+        with pytest.raises(ScopeMismatchError, match="after spending"):
+            await store.atomic(burn_then_refuse)
+        with pytest.raises(RuntimeError):
+            await store.atomic(fail)
+        assert await store.atomic(lambda: store.sessions.get("mpc", "kept").data) == b"k"
+
+    store.sessions.put("mpc", "kept", b"k", ttl_ms=60_000)
+    asyncio.run(main())
+    assert not _exists(other, "burn")
+    assert other.audit.head()[0] == 1
+    assert _exists(other, "never") is (harness.name not in ("sqlite", "postgresql"))
+
+
+def test_sqlite_units_of_one_loop_turn_share_one_commit(tmp_path: Path) -> None:
+    from cosigner.store.sqlite import SqliteBackend
+
+    store = open_store(f"sqlite:///{tmp_path / 'batch.db'}")
+    other = open_store(f"sqlite:///{tmp_path / 'batch.db'}")
+    batches: list[int] = []
+    backend = store._db  # type: ignore[attr-defined]
+    assert isinstance(backend, SqliteBackend)
+    original = backend._run_batch
+
+    def counting(batch: Any) -> None:
+        batches.append(len(batch.units))
+        original(batch)
+
+    backend._run_batch = counting  # type: ignore[method-assign]
+
+    def put(on: Store, i: int) -> str:
+        return on.sessions.put("mpc", f"b{i}", b"x", ttl_ms=60_000).session_id
+
+    async def main() -> None:
+        ids = await asyncio.gather(
+            *(store.atomic(functools.partial(put, store, i)) for i in range(20))
+        )
+        assert sorted(ids) == sorted(f"b{i}" for i in range(20))
+        # Two stores on one file, one loop (two server instances in one process): each
+        # batch holds the write lock only inside its own callback, so neither waits on the
+        # other; a plain call on the loop between them is not held up either.
+        mixed = [
+            (store if i % 2 else other).atomic(functools.partial(put, store if i % 2 else other, i))
+            for i in range(100, 140)
+        ]
+        pending = asyncio.gather(*mixed)
+        assert other.sessions.put("mpc", "plain", b"x", ttl_ms=60_000).session_id == "plain"
+        assert len(await pending) == 40
+
+    try:
+        asyncio.run(main())
+        assert batches[0] == 20  # one commit for the twenty units of one turn
+        assert all(_exists(other, f"b{i}") for i in (*range(20), *range(100, 140)))
+    finally:
+        store.close()
+        other.close()
 
 
 def _exists(store: Store, session_id: str) -> bool:

@@ -1,16 +1,19 @@
 """The ASGI app: :func:`create_app` wires settings, a store and the routes together.
 
-Middleware, outermost first: metrics (counts every request, 500s
-included), the catch-all (an unexpected exception becomes
-``internal_error`` 500 with a correlation id), the body-size limit. Typed
-errors, validation errors and unknown routes are answered by the handlers
-in :mod:`cosigner.server.errors`, all as ``{"code", "message"}``.
+Middleware, outermost first: the fast path (:mod:`cosigner.server.fastpath`:
+answers the two-party signing routes itself, exactly as the layers below
+would), metrics (counts every request, 500s included), the catch-all (an
+unexpected exception becomes ``internal_error`` 500 with a correlation id),
+the body-size limit. Typed errors, validation errors and unknown routes are
+answered by the handlers in :mod:`cosigner.server.errors`, all as
+``{"code", "message"}``.
 
 Route handlers are plain functions: FastAPI runs them in its thread pool,
 which suits the synchronous store API. The signing routes are the
-exception: they hand their body to :meth:`ServerContext.call`, which runs it
-on the event loop over a local store (no thread hop) and in the thread pool
-over a network store.
+exception: each runs its body as one unit of work,
+:meth:`cosigner.store.Store.atomic` (one write transaction, answered once
+durable; on SQLite the units of one event-loop turn share one commit, on a
+network store the unit runs in the thread pool).
 """
 
 from __future__ import annotations
@@ -30,8 +33,9 @@ from starlette.middleware import Middleware
 from cosigner import __version__
 from cosigner.keys import SCHEME_ECDSA_2P_V1, SCHEME_ED25519_2P_V1
 from cosigner.server import auth
-from cosigner.server.context import INLINE_BACKENDS, ServerContext, ThresholdScheme
+from cosigner.server.context import ServerContext, ThresholdScheme
 from cosigner.server.errors import CatchAllMiddleware, install_error_handlers
+from cosigner.server.fastpath import FastPathMiddleware
 from cosigner.server.google import GoogleVerifier
 from cosigner.server.limits import BodyLimitMiddleware
 from cosigner.server.metrics import Metrics, MetricsMiddleware
@@ -90,6 +94,8 @@ def build_context(
             master_secret=settings.secp256k1_master_secret,
         ),
     }
+    metrics = Metrics()
+    metrics.watch_pool(ecdsa.NAME, lambda: store.presignatures.available_total(SCHEME_ECDSA_2P_V1))
     return ServerContext(
         settings=settings,
         store=store,
@@ -98,10 +104,9 @@ def build_context(
         app_sessions=AppSessions(
             store, codec, rp_id=settings.rp_id, ttl_s=settings.app_session_ttl_s, clock=clock
         ),
-        metrics=Metrics(),
+        metrics=metrics,
         google=google,
         schemes=schemes,
-        inline_calls=store.backend in INLINE_BACKENDS,
     )
 
 
@@ -158,14 +163,29 @@ def create_app(
     *,
     clock: Clock = system_clock,
     google_http: httpx.Client | None = None,
+    fast_path: bool = True,
 ) -> FastAPI:
     """The cosigner ASGI app over ``store`` (which the caller opens and closes).
 
     ``clock`` (integer milliseconds) must be the store's clock; ``google_http``
     is the HTTP client the JWKS is fetched with (tests pass one that serves
-    their own JWKS).
+    their own JWKS). ``fast_path=False`` leaves out
+    :class:`~cosigner.server.fastpath.FastPathMiddleware`, so every request
+    goes through FastAPI (the tests compare the two).
     """
     ctx = build_context(settings, store, clock=clock, google_http=google_http)
+    middleware = [
+        Middleware(MetricsMiddleware, metrics=ctx.metrics),
+        Middleware(CatchAllMiddleware),
+        Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
+    ]
+    if fast_path:
+        middleware.insert(
+            0,
+            Middleware(
+                FastPathMiddleware, metrics=ctx.metrics, max_body_bytes=settings.max_body_bytes
+            ),
+        )
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -188,11 +208,7 @@ def create_app(
         docs_url=None,
         redoc_url=None,
         lifespan=lifespan,
-        middleware=[
-            Middleware(MetricsMiddleware, metrics=ctx.metrics),
-            Middleware(CatchAllMiddleware),
-            Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
-        ],
+        middleware=middleware,
     )
     app.state.ctx = ctx
     app.state.metrics = ctx.metrics

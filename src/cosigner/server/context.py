@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import functools
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
-import anyio.to_thread
 from fastapi import Request
 
 from cosigner.server.crypto import StateCipher
@@ -20,10 +18,6 @@ from cosigner.server.settings import Secret, Settings
 from cosigner.store import Clock, KeyRecord, Store
 
 log = logging.getLogger("cosigner.server")
-
-T = TypeVar("T")
-INLINE_BACKENDS = frozenset({"memory", "sqlite"})
-"""Store backends whose calls are local and short: :meth:`ServerContext.call` runs inline."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,8 +74,6 @@ class ServerContext:
     metrics: Metrics
     google: GoogleVerifier | None
     schemes: Mapping[str, ThresholdScheme]
-    inline_calls: bool = False
-    """Whether :meth:`call` runs on the event loop (a local store) or in the thread pool."""
     key_cache: dict[str, tuple[KeyRecord, int]] = field(default_factory=dict)
     """Key records read lately, and when (ms); see ``threshold.load_user_key``."""
 
@@ -91,19 +83,6 @@ class ServerContext:
 
     def scheme(self, name: str) -> ThresholdScheme:
         return self.schemes[name]
-
-    async def call(self, fn: Callable[..., T], /, *args: Any) -> T:
-        """Run a route's synchronous body: inline, or in the thread pool.
-
-        The signing routes (``authorize``, ``sign/init``, ``sign/finalize``) make
-        a few store calls and sub-millisecond arithmetic. Over a local store
-        (SQLite, memory) a thread hop costs more than the work, so they run on
-        the event loop; over a network store (PostgreSQL, Redis) they go to the
-        thread pool, so the loop keeps serving while they wait for replies.
-        """
-        if self.inline_calls:
-            return fn(*args)
-        return await anyio.to_thread.run_sync(functools.partial(fn, *args))
 
 
 async def get_ctx(request: Request) -> ServerContext:

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Mapping
-from typing import Any, Final
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Final
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -23,6 +23,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cosigner.errors import CosignerError
+
+if TYPE_CHECKING:
+    from cosigner.server.metrics import Metrics
 
 log = logging.getLogger("cosigner.server")
 
@@ -163,17 +166,27 @@ def error_response(
     )
 
 
-def _count(request: Request, code: str) -> None:
-    metrics = getattr(request.app.state, "metrics", None)
+def metrics_of(app: object) -> Metrics | None:
+    """The app's :class:`~cosigner.server.metrics.Metrics`, when it has one."""
+    metrics: Metrics | None = getattr(getattr(app, "state", None), "metrics", None)
+    return metrics
+
+
+def _count(metrics: Metrics | None, code: str) -> None:
     if metrics is not None:
         metrics.count_error(code)
 
 
-async def _cosigner_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, CosignerError)
-    _count(request, exc.code)
+def cosigner_error_response(exc: CosignerError, metrics: Metrics | None) -> JSONResponse:
+    """The answer to a :class:`CosignerError`: its code, its status, a challenge on a 401."""
+    _count(metrics, exc.code)
     headers = {"WWW-Authenticate": "Bearer"} if status_for(exc.code) == 401 else None
     return error_response(exc.code, exc.message, headers=headers)
+
+
+async def _cosigner_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, CosignerError)
+    return cosigner_error_response(exc, metrics_of(request.app))
 
 
 def _location(loc: tuple[Any, ...]) -> str:
@@ -181,15 +194,27 @@ def _location(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
+def validation_message(errors: Iterable[Mapping[str, Any]]) -> str:
+    """One line from pydantic error dicts (``loc`` with FastAPI's ``"body"`` prefix, ``msg``).
+
+    Messages name the field and the rule, never the value (it may be a credential).
+    """
+    problems = [f"{_location(tuple(e.get('loc', ())))}: {e.get('msg', 'invalid')}" for e in errors]
+    message = "; ".join(problems[:5]) + ("; ..." if len(problems) > 5 else "")
+    return message or "the request body is not valid"
+
+
+def validation_error_response(
+    errors: Iterable[Mapping[str, Any]], metrics: Metrics | None
+) -> JSONResponse:
+    """``invalid_body`` 400 for request-validation errors."""
+    _count(metrics, "invalid_body")
+    return error_response("invalid_body", validation_message(errors))
+
+
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    _count(request, "invalid_body")
-    # Messages name the field and the rule, never the value (it may be a credential).
-    problems = [
-        f"{_location(tuple(e.get('loc', ())))}: {e.get('msg', 'invalid')}" for e in exc.errors()
-    ]
-    message = "; ".join(problems[:5]) + ("; ..." if len(problems) > 5 else "")
-    return error_response("invalid_body", message or "the request body is not valid")
+    return validation_error_response(exc.errors(), metrics_of(request.app))
 
 
 _HTTP_CODES: Final = {
@@ -201,19 +226,47 @@ _HTTP_CODES: Final = {
 }
 
 
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, StarletteHTTPException)
+def http_error_response(exc: StarletteHTTPException, metrics: Metrics | None) -> JSONResponse:
+    """The answer to an HTTP exception raised by Starlette or FastAPI (404, 405, a bad body...)."""
     code, message = _HTTP_CODES.get(exc.status_code, ("invalid_request", str(exc.detail)))
     if exc.status_code >= 500:
         code, message = "internal_error", "internal error"
-    _count(request, code)
+    _count(metrics, code)
     return error_response(code, message, status=exc.status_code, headers=exc.headers)
 
 
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    return http_error_response(exc, metrics_of(request.app))
+
+
+EXCEPTION_HANDLERS: Final[Mapping[type[Exception], Callable[..., Awaitable[JSONResponse]]]] = {
+    CosignerError: _cosigner_error,
+    RequestValidationError: _validation_error,
+    StarletteHTTPException: _http_error,
+}
+"""The app's exception handlers (the fast path answers these exceptions the same way)."""
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(CosignerError, _cosigner_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
+    for exc_class, handler in EXCEPTION_HANDLERS.items():
+        app.add_exception_handler(exc_class, handler)
+
+
+def internal_error_response(metrics: Metrics | None) -> JSONResponse:
+    """``internal_error`` 500 for an unexpected exception; call it in its ``except`` block.
+
+    Logs the traceback under a new correlation id and counts the error; the
+    response carries only the id.
+    """
+    correlation_id = secrets.token_hex(8)
+    log.exception("unhandled error, correlation id %s", correlation_id)
+    _count(metrics, "internal_error")
+    return error_response(
+        "internal_error",
+        f"internal error; quote correlation id {correlation_id} when reporting it",
+        headers={CORRELATION_HEADER: correlation_id},
+    )
 
 
 class CatchAllMiddleware:
@@ -242,17 +295,7 @@ class CatchAllMiddleware:
         try:
             await self.app(scope, receive, tracking_send)
         except Exception:
-            correlation_id = secrets.token_hex(8)
-            log.exception("unhandled error, correlation id %s", correlation_id)
-            app = scope.get("app")
-            metrics = getattr(getattr(app, "state", None), "metrics", None)
-            if metrics is not None:
-                metrics.count_error("internal_error")
+            response = internal_error_response(metrics_of(scope.get("app")))
             if started:
                 raise
-            response = error_response(
-                "internal_error",
-                f"internal error; quote correlation id {correlation_id} when reporting it",
-                headers={CORRELATION_HEADER: correlation_id},
-            )
             await response(scope, receive, send)

@@ -7,23 +7,35 @@ do not collide):
 * ``cosigner_http_request_duration_seconds{method, route}``;
 * ``cosigner_errors_total{code}``, by error code;
 * ``cosigner_presignature_pool_available{scheme}``, set by the routes that
-  reserve or add presignatures (:meth:`Metrics.set_pool_size`);
+  read from the store when ``/metrics`` is scraped (:meth:`Metrics.watch_pool`);
 * ``cosigner_signatures_total{scheme}`` and ``cosigner_threshold_authorizations_total{scheme}``.
 
 ``route`` is the route's path template (``/threshold-ed25519/sign/init``),
 never the raw path, so label cardinality stays bounded.
+
+:meth:`Metrics.observe_request` records one request for both
+:class:`MetricsMiddleware` and the fast path
+(:mod:`cosigner.server.fastpath`); it keeps the labelled children it made,
+because ``labels()`` costs more than the increment.
 """
 
 from __future__ import annotations
 
+import math
 import time
+from collections.abc import Callable, Iterator
+from typing import Any, Final
 
+import fastapi.routing
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
-from starlette.routing import Match
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+LABEL_CACHE_SIZE: Final = 1024
+"""Labelled children kept per metric; the cache starts over when full (clients choose methods)."""
 
 
 class Metrics:
@@ -63,15 +75,67 @@ class Metrics:
             ("scheme",),
             registry=self.registry,
         )
+        self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._error_children: dict[str, Any] = {}
 
     def count_error(self, code: str) -> None:
-        self.errors.labels(code=code).inc()
+        child = self._error_children.get(code)
+        if child is None:
+            if len(self._error_children) >= LABEL_CACHE_SIZE:
+                self._error_children.clear()
+            child = self._error_children[code] = self.errors.labels(code=code)
+        child.inc()
 
-    def set_pool_size(self, scheme: str, available: int) -> None:
-        self.pool_size.labels(scheme=scheme).set(available)
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Count one request by method, route template and status, and time it."""
+        key = (method, route, status)
+        children = self._request_children.get(key)
+        if children is None:
+            if len(self._request_children) >= LABEL_CACHE_SIZE:
+                self._request_children.clear()
+            children = self._request_children[key] = (
+                self.requests.labels(method=method, route=route, status=str(status)),
+                self.latency.labels(method=method, route=route),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def watch_pool(self, scheme: str, available: Callable[[], int]) -> None:
+        """Report ``available()`` as the scheme's pool size, read at each scrape.
+
+        Read when scraped rather than kept up to date by the routes: a count
+        is a query, and a signing request should not pay for it. A store that
+        does not answer reports NaN instead of failing the scrape.
+        """
+
+        def read() -> float:
+            try:
+                return float(available())
+            except Exception:
+                return math.nan
+
+        self.pool_size.labels(scheme=scheme).set_function(read)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def app_routes(app: object) -> Iterator[tuple[BaseRoute, Any]]:
+    """(route, its effective form) for every route of ``app``, included routers flattened.
+
+    Recent FastAPI versions keep an included router as one entry of
+    ``app.routes`` and resolve its routes lazily; the effective form is the
+    route as included (full path, the dependencies of every level, its
+    ``matches``). Older versions list the routes themselves.
+    """
+    routes = getattr(getattr(app, "router", None), "routes", ())
+    iterate = getattr(fastapi.routing, "iter_route_contexts", None)
+    if iterate is None:
+        for route in routes:
+            yield route, route
+        return
+    for context in iterate(routes):
+        yield context.original_route, context
 
 
 def _route_template(scope: Scope) -> str:
@@ -79,10 +143,9 @@ def _route_template(scope: Scope) -> str:
     path = getattr(route, "path", None)
     if isinstance(path, str):
         return path
-    app = scope.get("app")
-    router = getattr(app, "router", None)
-    for candidate in getattr(router, "routes", ()):
-        match, _ = candidate.matches(scope)
+    # Not routed (refused by a middleware): the route the router would have picked.
+    for candidate, effective in app_routes(scope.get("app")):
+        match, _ = effective.matches(scope)
         if match is Match.FULL:
             return str(getattr(candidate, "path", "unmatched"))
     return "unmatched"
@@ -111,9 +174,9 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, recording_send)
         finally:
-            route = _route_template(scope)
-            method = str(scope.get("method", ""))
-            self.metrics.requests.labels(method=method, route=route, status=str(status)).inc()
-            self.metrics.latency.labels(method=method, route=route).observe(
-                time.perf_counter() - start
+            self.metrics.observe_request(
+                str(scope.get("method", "")),
+                _route_template(scope),
+                status,
+                time.perf_counter() - start,
             )

@@ -39,6 +39,7 @@ from cosigner.server.sessions import (
 )
 from cosigner.store import (
     AuthSession,
+    CommitAndRaise,
     KeyRecord,
     NotFoundError,
     ScopeMismatchError,
@@ -245,7 +246,6 @@ def authorize(
                 **dict(audit_data or {}),
             },
         )
-    ctx.metrics.authorizations.labels(scheme=scheme.name).inc()
     return Authorization(mpc_session_id, record.expires_at_ms, session)
 
 
@@ -260,8 +260,10 @@ def check_mpc_session(
     """Check an mpcSessionId without consuming it; returns the authorized message.
 
     Scope is checked first (another user cannot burn the id). A digest other
-    than the authorized one spends the id, so it cannot be probed. Follow
-    with :func:`spend_mpc_session`, which makes the id single-use.
+    than the authorized one spends the id, so it cannot be probed (the
+    refusal is a :class:`~cosigner.store.CommitAndRaise`: run this in a unit
+    of :meth:`~cosigner.store.Store.atomic`). Follow with
+    :func:`spend_mpc_session`, which makes the id single-use.
     """
     check_key_scope(claims, relayer_key_id)
     kind = f"mpc_{scheme.name}"
@@ -283,8 +285,10 @@ def check_mpc_session(
     message = b64u_decode(str(data["message"]))
     if not hmac.compare_digest(message, signing_digest):
         spend_mpc_session(ctx, scheme, mpc_session_id)
-        raise SigningDigestMismatch(
-            f"the signing digest is not the one this {what} authorized; authorize it first"
+        raise CommitAndRaise(
+            SigningDigestMismatch(
+                f"the signing digest is not the one this {what} authorized; authorize it first"
+            )
         )
     return message
 

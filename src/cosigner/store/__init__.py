@@ -27,6 +27,7 @@ from urllib.parse import parse_qsl, urlencode
 from cosigner.store.base import (
     AuditLog,
     AuthSessionStore,
+    CommitAndRaise,
     CredentialStore,
     IdentityStore,
     KeyStore,
@@ -147,6 +148,7 @@ def _positive(value: str, name: str) -> int:
 
 
 __all__ = [
+    "CommitAndRaise",
     "MAX_AUTH_SESSION_TTL_MS",
     "MAX_AUTH_SESSION_USES",
     "MAX_PRESIGN_SESSION_TTL_MS",

@@ -27,15 +27,16 @@ and turned into ``?`` for SQLite.
 
 from __future__ import annotations
 
+import hmac
 import json
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, TypeVar
 
-from cosigner.store.audit import GENESIS_HASH, chain_entry
+from cosigner.store.audit import GENESIS_HASH, chain_entry, hash_input_parts
 from cosigner.store.base import (
     UNLINK_DONE,
     UNLINK_LAST,
@@ -52,7 +53,7 @@ from cosigner.store.base import (
     Store,
     StorePart,
 )
-from cosigner.store.errors import SchemaVersionError
+from cosigner.store.errors import AuditChainError, SchemaVersionError
 from cosigner.store.migrations import (
     CREATE_MIGRATIONS_TABLE,
     LATEST_VERSION,
@@ -77,6 +78,7 @@ from cosigner.store.records import (
 )
 
 Row = tuple[Any, ...]
+_T = TypeVar("_T")
 
 
 class Tx(Protocol):
@@ -156,6 +158,10 @@ class SqlBackend(ABC):
         ``single``: the caller runs exactly one statement, which a backend may
         run in autocommit (it is atomic, and durable once it returns, on its own).
         """
+
+    async def atomic(self, store: Store, unit: Callable[[], _T]) -> _T:
+        """:meth:`Store.atomic`: the unit in one transaction, on a unit thread."""
+        return await store.in_unit_thread(unit)
 
     @abstractmethod
     def lock_migrations(self, tx: Tx) -> None:
@@ -873,8 +879,34 @@ def _audit(row: Row) -> AuditEntry:
     )
 
 
+_PG_APPEND: Final = (
+    "WITH head AS ("
+    " SELECT seq, hash FROM cosigner_audit_head WHERE namespace = %s FOR UPDATE"
+    "), entry AS ("
+    " SELECT seq + 1 AS seq, hash AS prev_hash,"
+    " sha256(%s::bytea || convert_to((seq + 1)::text, 'UTF8') || %s::bytea"
+    " || convert_to(encode(hash, 'hex'), 'UTF8') || %s::bytea) AS hash FROM head"
+    "), written AS ("
+    f" INSERT INTO cosigner_audit_log (namespace, {_AUDIT_COLUMNS})"
+    " SELECT %s, seq, %s, %s, %s, %s, prev_hash, hash FROM entry"
+    ")"
+    " UPDATE cosigner_audit_head AS h SET seq = entry.seq, hash = entry.hash FROM entry"
+    " WHERE h.namespace = %s RETURNING entry.seq, entry.prev_hash, entry.hash"
+)
+"""One round trip on PostgreSQL: lock the head, hash the entry, write it, move the head.
+
+The head row is locked from this statement to the commit, so every append
+waits for the one before it; a statement instead of four keeps that short.
+The hash is finished in SQL from :func:`cosigner.store.audit.hash_input_parts`
+and checked again here before the entry is returned."""
+
+
 class SqlAuditLog(_SqlPart, AuditLog):
     def _append(self, kind: str, subject: str, data: str, at_ms: int) -> AuditEntry:
+        if self._db.dialect is POSTGRES:
+            entry = self._append_one_statement(kind, subject, data, at_ms)
+            if entry is not None:
+                return entry
         with self._write() as tx:
             tx.execute(
                 "INSERT INTO cosigner_audit_head (namespace, seq, hash) VALUES (%s, 0, %s)"
@@ -909,6 +941,26 @@ class SqlAuditLog(_SqlPart, AuditLog):
                 "UPDATE cosigner_audit_head SET seq = %s, hash = %s WHERE namespace = %s",
                 (entry.seq, entry.hash, self._ns),
             )
+        return entry
+
+    def _append_one_statement(
+        self, kind: str, subject: str, data: str, at_ms: int
+    ) -> AuditEntry | None:
+        """The append as :data:`_PG_APPEND`; None when the head row is missing (not yet made)."""
+        before, between, after = hash_input_parts(at_ms, kind, subject, data)
+        with self._write_one() as tx:
+            tx.execute(
+                _PG_APPEND,
+                (self._ns, before, between, after, self._ns, at_ms, kind, subject, data, self._ns),
+            )
+            row = tx.one()
+        if row is None:
+            return None
+        entry = chain_entry(
+            int(row[0]) - 1, bytes(row[1]), at_ms=at_ms, kind=kind, subject=subject, data=data
+        )
+        if not hmac.compare_digest(entry.hash, bytes(row[2])):
+            raise AuditChainError("the database hashed an audit entry differently", seq=entry.seq)
         return entry
 
     def _entries(self, after_seq: int, limit: int) -> list[AuditEntry]:
@@ -954,12 +1006,22 @@ class SqlStore(Store):
         self.identities = SqlIdentityStore(backend, namespace, clock)
         self.credentials = SqlCredentialStore(backend, namespace, clock)
         self.audit = SqlAuditLog(backend, namespace, clock)
+        with backend.transaction(write=True, single=True) as tx:
+            # The chain's head row exists from the start, so an append need not make it.
+            tx.execute(
+                "INSERT INTO cosigner_audit_head (namespace, seq, hash) VALUES (%s, 0, %s)"
+                " ON CONFLICT DO NOTHING",
+                (namespace, GENESIS_HASH),
+            )
 
     def close(self) -> None:
         self._db.close()
 
     def group(self) -> AbstractContextManager[None]:
         return self._db.group()
+
+    async def atomic(self, unit: Callable[[], _T]) -> _T:
+        return await self._db.atomic(self, unit)
 
     def purge_expired(self) -> int:
         now = self._clock()

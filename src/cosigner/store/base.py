@@ -26,10 +26,12 @@ second read only picks the error, the refusal itself was atomic.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from types import TracebackType
 from typing import Any, Final, TypeVar
@@ -81,6 +83,8 @@ from cosigner.store.records import (
     is_regression,
     stage_predecessors,
 )
+
+_T = TypeVar("_T")
 
 MAX_CREDENTIAL_ID_BYTES: Final = 1023
 UNLINK_DONE: Final = "unlinked"
@@ -827,6 +831,10 @@ class Store(ABC):
     def close(self) -> None:
         """Release connections; the store is unusable afterwards."""
 
+    unit_threads: int = 8
+    """Threads that run :meth:`atomic` units for a network backend (at most its connections)."""
+    _unit_executor: ThreadPoolExecutor | None = None
+
     def group(self) -> AbstractContextManager[None]:
         """Run the store calls this thread makes inside it in one write transaction, if any.
 
@@ -838,6 +846,38 @@ class Store(ABC):
         audit entry).
         """
         return nullcontext()
+
+    async def atomic(self, unit: Callable[[], _T]) -> _T:
+        """Run ``unit`` (store calls and computation) as one unit of work; its result once durable.
+
+        On SQL backends the unit's store calls share one write transaction
+        (see :meth:`group`): all of them or none. ``unit`` may raise
+        :class:`CommitAndRaise` to keep what it did and still fail: its error
+        is raised after the commit. Any other exception undoes the unit (on SQL
+        backends; on Redis and memory each call was its own atomic step, so
+        write units whose steps are each safe on their own).
+
+        The result (or the error) is handed back only after the unit's writes
+        are durable, so a caller that sends it on has already spent what the
+        unit consumed. Units run in the thread pool here; a backend may batch
+        them (SQLite commits all units of one event-loop turn together) or run
+        them inline (memory).
+        """
+        return await self.in_unit_thread(unit)
+
+    async def in_unit_thread(self, unit: Callable[[], _T]) -> _T:
+        """``unit`` through :func:`run_unit` on one of this store's unit threads.
+
+        A plain executor rather than anyio's thread pool: a signing request
+        hands one unit over and back, and anyio's cancel scopes and capacity
+        limiter cost more than that hand-over itself.
+        """
+        executor = self._unit_executor
+        if executor is None:
+            executor = self._unit_executor = ThreadPoolExecutor(
+                max_workers=self.unit_threads, thread_name_prefix="cosigner-store"
+            )
+        return await asyncio.get_running_loop().run_in_executor(executor, run_unit, self, unit)
 
     @abstractmethod
     def purge_expired(self) -> int:
@@ -860,6 +900,32 @@ class Store(ABC):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} backend={self.backend!r} namespace={self.namespace!r}>"
+
+
+# -- units of work ---------------------------------------------------------------------------
+
+
+class CommitAndRaise(Exception):
+    """Raised by a unit of :meth:`Store.atomic` to keep its writes and still fail with ``error``.
+
+    For a refusal that must spend something on the way (a signing digest
+    other than the authorized one spends the mpcSessionId; a client share
+    that does not verify still consumes the nonces it was checked against).
+    """
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(type(error).__name__)
+        self.error = error
+
+
+def run_unit(store: Store, unit: Callable[[], _T]) -> _T:
+    """``unit`` in one :meth:`Store.group`, synchronously; :class:`CommitAndRaise` commits."""
+    with store.group():
+        try:
+            return unit()
+        except CommitAndRaise as deferred:
+            error = deferred.error
+    raise error
 
 
 # -- helpers ---------------------------------------------------------------------------------

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from cosigner.store.audit import GENESIS_HASH, chain_entry
 from cosigner.store.base import (
@@ -31,6 +31,7 @@ from cosigner.store.base import (
     Store,
     StorePart,
     check_namespace,
+    run_unit,
 )
 from cosigner.store.records import (
     AuditEntry,
@@ -48,6 +49,8 @@ from cosigner.store.records import (
     WebAuthnCredential,
     system_clock,
 )
+
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -443,6 +446,10 @@ class MemoryStore(Store):
 
     def close(self) -> None:
         pass
+
+    async def atomic(self, unit: Callable[[], _T]) -> _T:
+        """Inline: memory calls never block."""
+        return run_unit(self, unit)
 
     def purge_expired(self) -> int:
         now = self._clock()

@@ -106,6 +106,7 @@ class PostgresStore(SqlStore):
         check_namespace(namespace)
         if not url.startswith(("postgresql://", "postgres://")):
             raise StoreConfigError("a PostgreSQL store URL starts with postgresql://")
+        self.unit_threads = max_connections
         super().__init__(
             PostgresBackend(url, max_connections=max_connections),
             namespace=namespace,

@@ -131,6 +131,7 @@ from cosigner.server.threshold import (
 from cosigner.store import (
     STAGE_GRAPH,
     AlreadyExistsError,
+    CommitAndRaise,
     InvalidStageTransitionError,
     KeyRecord,
     NotFoundError,
@@ -141,6 +142,7 @@ from cosigner.store import (
     StageRegressionError,
     StaleSessionStateError,
 )
+from cosigner.store import Presignature as ConsumedPresignature
 from cosigner.store.records import is_regression
 
 RELAYER_KEY_CACHE_SIZE: Final = 4096
@@ -379,13 +381,7 @@ async def authorize_route(
     body: AuthorizeRequest, claims: ThresholdEcdsa, ctx: Ctx
 ) -> AuthorizeResponse:
     """Spend one use of the threshold session on one 32-byte digest; returns its mpcSessionId."""
-    return await ctx.call(_authorize_route, body, claims, ctx)
-
-
-def _authorize_route(
-    body: AuthorizeRequest, claims: ThresholdClaims, ctx: ServerContext
-) -> AuthorizeResponse:
-    return authorize_request(ctx, scheme_of(ctx), claims, body)
+    return await authorize_request(ctx, scheme_of(ctx), claims, body)
 
 
 # -- presign ----------------------------------------------------------------------------------
@@ -479,10 +475,6 @@ def _messages_in(texts: Sequence[str]) -> list[Message]:
         if m.sender != CLIENT_ID:
             raise InvalidBody(f"messages: every message is the client's (sender {CLIENT_ID})")
     return messages
-
-
-def _pool_gauge(ctx: ServerContext) -> None:
-    ctx.metrics.set_pool_size(NAME, ctx.store.presignatures.available_total(SCHEME_ECDSA_2P_V1))
 
 
 @router.post("/presign/init", response_model=PresignResponse)
@@ -698,7 +690,6 @@ def _pool_presignature(
         claims.user_id,
         {"scheme": SCHEME_ECDSA_2P_V1, "relayerKeyId": key_id, "presignatureId": presignature_id},
     )
-    _pool_gauge(ctx)
     return presignature_id
 
 
@@ -787,7 +778,6 @@ def discard_presignatures(
             claims.user_id,
             {"scheme": SCHEME_ECDSA_2P_V1, "relayerKeyId": key_id, "presignatureIds": discarded},
         )
-    _pool_gauge(ctx)
     return DiscardPresignaturesResponse(relayer_key_id=key_id, discarded=len(discarded))
 
 
@@ -800,9 +790,10 @@ async def sign_init(
 ) -> EcdsaSignInitResponse:
     """Check the mpcSessionId, reserve a presignature, then spend the id and open a signing session.
 
-    ``pool_empty`` leaves the mpcSessionId unspent: refill and call again.
+    ``pool_empty`` leaves the mpcSessionId unspent: refill and call again. One unit of
+    work (:meth:`cosigner.store.Store.atomic`).
     """
-    return await ctx.call(_sign_init, body, claims, ctx)
+    return await ctx.store.atomic(functools.partial(_sign_init, body, claims, ctx))
 
 
 def _sign_init(
@@ -830,17 +821,16 @@ def _sign_init(
     sealed = cipher.seal(json.dumps(state).encode(), kind=SIGN_KIND, record_id=signing_session_id)
     ttl_ms = min(reservation.expires_at_ms - ctx.clock(), ctx.settings.signing_session_ttl_s * 1000)
     try:
-        # The mpcSessionId is spent and the signing session stored together (one commit on SQL
-        # stores); if either fails, the reservation is discarded, never put back.
-        with ctx.store.group():
-            spend_mpc_session(ctx, scheme, body.mpc_session_id)
-            record = ctx.store.sessions.put(
-                SIGN_KIND, signing_session_id, sealed, ttl_ms=max(ttl_ms, 1)
-            )
+        # The reservation, the spent mpcSessionId and the signing session: one commit on SQL
+        # stores. If the spend or the store fails, the reservation is discarded, never put
+        # back (on SQL stores the unit's rollback undoes the reservation as well).
+        spend_mpc_session(ctx, scheme, body.mpc_session_id)
+        record = ctx.store.sessions.put(
+            SIGN_KIND, signing_session_id, sealed, ttl_ms=max(ttl_ms, 1)
+        )
     except CosignerError:
         pool.discard(key_id, reservation.presignature_id)
         raise
-    _pool_gauge(ctx)
     return EcdsaSignInitResponse(
         signing_session_id=signing_session_id,
         presignature_id=reservation.presignature_id,
@@ -861,15 +851,24 @@ def _open_sign_state(ctx: ServerContext, blob: bytes, signing_session_id: str) -
 async def sign_finalize(
     body: EcdsaSignFinalizeRequest, claims: ThresholdEcdsa, ctx: Ctx
 ) -> EcdsaSignFinalizeResponse:
-    """Consume the presignature durably, then combine both shares, check, return the signature."""
-    return await ctx.call(_sign_finalize, body, claims, ctx)
+    """Consume the presignature durably, then combine both shares, check, return the signature.
+
+    One unit of work: the signing session is taken, the presignature
+    consumed, the signature combined and checked and its audit entry written
+    in one transaction, and the signature leaves only once that is committed.
+    A client share that does not combine into a valid signature still
+    consumes the presignature.
+    """
+    answer = await ctx.store.atomic(functools.partial(_sign_finalize, body, claims, ctx))
+    # The consumption is durable now; a crash here loses the answer, never the single use.
+    fault_point(AFTER_CONSUME)
+    ctx.metrics.signatures.labels(scheme=NAME).inc()
+    return answer
 
 
 def _sign_finalize(
     body: EcdsaSignFinalizeRequest, claims: ThresholdClaims, ctx: ServerContext
 ) -> EcdsaSignFinalizeResponse:
-    scheme = scheme_of(ctx)
-    _, cipher = scheme.secrets()
     key_id = body.relayer_key_id
     relayer = _relayer_for(ctx, claims, key_id)
     client_share = decode(body.client_signature_share)
@@ -893,11 +892,48 @@ def _sign_finalize(
             "unknown signingSessionId: it was finalized already, has expired or was never "
             "issued; run sign/init again"
         ) from None
-    state = _open_sign_state(ctx, taken.data, body.signing_session_id)
-    presignature_id = str(state["presignatureId"])
-    # The durable, single-winner consumption: after this no retry or crash can use it again.
-    consumed = ctx.store.presignatures.consume(key_id, presignature_id)
-    fault_point(AFTER_CONSUME)
+    # From here on the signing session is spent, whatever happens: a refusal keeps the take.
+    try:
+        state = _open_sign_state(ctx, taken.data, body.signing_session_id)
+        presignature_id = str(state["presignatureId"])
+        # The single-winner consumption, durable before the signature leaves (sign_finalize).
+        consumed = ctx.store.presignatures.consume(key_id, presignature_id)
+        signature, digest = _combine(ctx, state, consumed, body, relayer, client_share)
+    except CosignerError as exc:
+        raise CommitAndRaise(exc) from None
+    ctx.audit(
+        "signature",
+        claims.user_id,
+        {
+            "scheme": SCHEME_ECDSA_2P_V1,
+            "relayerKeyId": key_id,
+            "sessionId": claims.session_id,
+            "presignatureId": presignature_id,
+            "signingDigestSha256": hashlib.sha256(digest).hexdigest(),
+            "signature": b64u_encode(signature),
+        },
+    )
+    return EcdsaSignFinalizeResponse(
+        signature=b64u_encode(signature),
+        recovery_id=signature[64],
+        public_key=b64u_encode(relayer.public_key),
+        relayer_key_id=key_id,
+        signing_digest=b64u_encode(digest),
+    )
+
+
+def _combine(
+    ctx: ServerContext,
+    state: dict[str, Any],
+    consumed: ConsumedPresignature,
+    body: EcdsaSignFinalizeRequest,
+    relayer: RelayerEcdsaKey,
+    client_share: bytes,
+) -> tuple[bytes, bytes]:
+    """The relayer's share from the consumed presignature, combined with the client's, checked."""
+    _, cipher = scheme_of(ctx).secrets()
+    key_id = body.relayer_key_id
+    presignature_id = consumed.presignature_id
     presignature = Presignature.from_bytes(
         cipher.open(
             consumed.secret,
@@ -925,26 +961,7 @@ def _sign_finalize(
     recovered = CoincurvePublicKey.from_signature_and_message(signature, digest, hasher=None)
     if not secrets.compare_digest(recovered.format(compressed=True), relayer.public_key):
         raise CosignerError("the combined signature does not recover the group key")
-    ctx.metrics.signatures.labels(scheme=NAME).inc()
-    ctx.audit(
-        "signature",
-        claims.user_id,
-        {
-            "scheme": SCHEME_ECDSA_2P_V1,
-            "relayerKeyId": key_id,
-            "sessionId": claims.session_id,
-            "presignatureId": presignature_id,
-            "signingDigestSha256": hashlib.sha256(digest).hexdigest(),
-            "signature": b64u_encode(signature),
-        },
-    )
-    return EcdsaSignFinalizeResponse(
-        signature=b64u_encode(signature),
-        recovery_id=signature[64],
-        public_key=b64u_encode(relayer.public_key),
-        relayer_key_id=key_id,
-        signing_digest=b64u_encode(digest),
-    )
+    return signature, digest
 
 
 # -- export -------------------------------------------------------------------------------------

@@ -21,9 +21,11 @@ as one ordinary Ed25519 signature under ``(x_client + x_relayer) * G``.
   spends the ``mpcSessionId`` and stores its nonces encrypted and single-use
   under a new signing session, in one store transaction where it has them.
 * ``sign/finalize`` (threshold session): takes the signing session out of
-  the store (the nonces are consumed durably before any share is computed),
-  signs (section 5.2), aggregates with the client's share (5.3), verifies
-  the signature with an independent Ed25519 verifier and returns it.
+  the store, signs (section 5.2), aggregates with the client's share (5.3),
+  verifies the signature with an independent Ed25519 verifier and writes its
+  audit entry, all in one unit of work; the signature is returned only once
+  that unit is committed, so the nonces are consumed durably before anything
+  computed with them leaves the server.
 * ``export`` (app session and passkey step-up): the relayer's additive
   share, encrypted to an X25519 key the client sent.
 """
@@ -93,7 +95,13 @@ from cosigner.server.threshold import (
     relayer_key_id,
     spend_mpc_session,
 )
-from cosigner.store import AlreadyExistsError, KeyRecord, NotFoundError, ScopeMismatchError
+from cosigner.store import (
+    AlreadyExistsError,
+    CommitAndRaise,
+    KeyRecord,
+    NotFoundError,
+    ScopeMismatchError,
+)
 
 RELAYER_KEY_CACHE_SIZE: Final = 4096
 """Derived relayer keys kept per process (the derivation is deterministic; a hit skips
@@ -319,13 +327,7 @@ async def authorize_route(
     body: AuthorizeRequest, claims: ThresholdEd25519, ctx: Ctx
 ) -> AuthorizeResponse:
     """Spend one use of the threshold session on one message; returns its mpcSessionId."""
-    return await ctx.call(_authorize_route, body, claims, ctx)
-
-
-def _authorize_route(
-    body: AuthorizeRequest, claims: ThresholdClaims, ctx: ServerContext
-) -> AuthorizeResponse:
-    return authorize_request(ctx, scheme_of(ctx), claims, body)
+    return await authorize_request(ctx, scheme_of(ctx), claims, body)
 
 
 def _decode_commitments(c: Commitments) -> frost.SigningCommitments:
@@ -343,7 +345,7 @@ def _commitments_out(c: frost.SigningCommitments) -> CommitmentsOut:
 @router.post("/sign/init", response_model=SignInitResponse)
 async def sign_init(body: SignInitRequest, claims: ThresholdEd25519, ctx: Ctx) -> SignInitResponse:
     """Round one: consume the mpcSessionId, commit, store the nonces sealed and single-use."""
-    return await ctx.call(_sign_init, body, claims, ctx)
+    return await ctx.store.atomic(functools.partial(_sign_init, body, claims, ctx))
 
 
 def _sign_init(
@@ -382,13 +384,12 @@ def _sign_init(
         ],
     }
     sealed = cipher.seal(json.dumps(state).encode(), kind=SIGN_KIND, record_id=signing_session_id)
-    # The mpcSessionId is spent and the nonces stored together: one commit on SQL stores. Of
+    # The mpcSessionId is spent and the nonces stored in one unit: one commit on SQL stores. Of
     # concurrent calls with one id, one spends it; the others store nothing.
-    with ctx.store.group():
-        spend_mpc_session(ctx, scheme, body.mpc_session_id)
-        record = ctx.store.sessions.put(
-            SIGN_KIND, signing_session_id, sealed, ttl_ms=ctx.settings.signing_session_ttl_s * 1000
-        )
+    spend_mpc_session(ctx, scheme, body.mpc_session_id)
+    record = ctx.store.sessions.put(
+        SIGN_KIND, signing_session_id, sealed, ttl_ms=ctx.settings.signing_session_ttl_s * 1000
+    )
     return SignInitResponse(
         signing_session_id=signing_session_id,
         relayer_commitments=_commitments_out(relayer_commitments),
@@ -408,8 +409,16 @@ def _open_state(ctx: ServerContext, blob: bytes, signing_session_id: str) -> dic
 async def sign_finalize(
     body: SignFinalizeRequest, claims: ThresholdEd25519, ctx: Ctx
 ) -> SignFinalizeResponse:
-    """Round two: consume the nonces durably, sign, aggregate, verify, return the signature."""
-    return await ctx.call(_sign_finalize, body, claims, ctx)
+    """Round two: consume the nonces durably, sign, aggregate, verify, return the signature.
+
+    One unit of work: the nonces are taken out of the store, the signature is
+    made and checked, and its audit entry written, in one transaction; the
+    signature leaves only once that is committed. A client share that does
+    not verify still consumes the nonces.
+    """
+    answer = await ctx.store.atomic(functools.partial(_sign_finalize, body, claims, ctx))
+    ctx.metrics.signatures.labels(scheme=NAME).inc()
+    return answer
 
 
 def _sign_finalize(
@@ -441,32 +450,16 @@ def _sign_finalize(
             "unknown signingSessionId: it was finalized already, has expired or was never "
             "issued; run sign/init again"
         ) from None
-    state = _open_state(ctx, taken.data, body.signing_session_id)
-    key = load_user_key(ctx, scheme, claims.user_id, body.relayer_key_id)
-    relayer = stored_relayer_key(master, key)
-    message = b64u_decode(state["message"])
-    client_commitments = frost.SigningCommitments(
-        SUITE, *(GROUP.decode_element(b64u_decode(v)) for v in state["client"])
-    )
-    hiding, binding = (GROUP.decode_scalar(b64u_decode(v)) for v in state["nonces"])
-    nonces = frost.SigningNonces(SUITE, hiding, binding)
-    package = frost.SigningPackage(
-        SUITE,
-        {CLIENT_PARTICIPANT_ID: client_commitments, RELAYER_PARTICIPANT_ID: nonces.commitments},
-        message,
-    )
-    relayer_share = frost.sign(package, nonces, relayer.package)
-    signature = frost.aggregate(
-        package,
-        {CLIENT_PARTICIPANT_ID: client_share, RELAYER_PARTICIPANT_ID: relayer_share},
-        relayer.public,
-    )
-    public_key = relayer.public_key
+    # From here on the nonces are spent, whatever happens: a refusal keeps the take.
     try:
-        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
-    except OpenSslInvalidSignature:  # pragma: no cover - aggregate verified it already
-        raise CosignerError("the aggregated signature does not verify") from None
-    ctx.metrics.signatures.labels(scheme=NAME).inc()
+        state = _open_state(ctx, taken.data, body.signing_session_id)
+        key = load_user_key(ctx, scheme, claims.user_id, body.relayer_key_id)
+        relayer = stored_relayer_key(master, key)
+        message = b64u_decode(state["message"])
+        signature = _sign_and_aggregate(state, message, client_share, relayer)
+    except CosignerError as exc:
+        raise CommitAndRaise(exc) from None
+    public_key = relayer.public_key
     ctx.audit(
         "signature",
         claims.user_id,
@@ -484,6 +477,33 @@ def _sign_finalize(
         relayer_key_id=key.key_id,
         signing_digest=b64u_encode(message),
     )
+
+
+def _sign_and_aggregate(
+    state: dict[str, Any], message: bytes, client_share: frost.SignatureShare, relayer: RelayerKey
+) -> bytes:
+    """The relayer's share with the stored nonces, aggregated with the client's and checked."""
+    client_commitments = frost.SigningCommitments(
+        SUITE, *(GROUP.decode_element(b64u_decode(v)) for v in state["client"])
+    )
+    hiding, binding = (GROUP.decode_scalar(b64u_decode(v)) for v in state["nonces"])
+    nonces = frost.SigningNonces(SUITE, hiding, binding)
+    package = frost.SigningPackage(
+        SUITE,
+        {CLIENT_PARTICIPANT_ID: client_commitments, RELAYER_PARTICIPANT_ID: nonces.commitments},
+        message,
+    )
+    relayer_share = frost.sign(package, nonces, relayer.package)
+    signature = frost.aggregate(
+        package,
+        {CLIENT_PARTICIPANT_ID: client_share, RELAYER_PARTICIPANT_ID: relayer_share},
+        relayer.public,
+    )
+    try:
+        Ed25519PublicKey.from_public_bytes(relayer.public_key).verify(signature, message)
+    except OpenSslInvalidSignature:  # pragma: no cover - aggregate verified it already
+        raise CosignerError("the aggregated signature does not verify") from None
+    return signature
 
 
 EXPORT_SHARE_ENCODING: Final = (

@@ -14,6 +14,7 @@ each scheme's router calls them with its :class:`ThresholdScheme`:
 
 from __future__ import annotations
 
+import functools
 import secrets
 from collections.abc import Callable
 from typing import Annotated, Any, Final
@@ -191,13 +192,15 @@ def mint_session_response(
     )
 
 
-def authorize_request(
+async def authorize_request(
     ctx: ServerContext, scheme: ThresholdScheme, claims: ThresholdClaims, body: AuthorizeRequest
 ) -> AuthorizeResponse:
     """Spend one use of the threshold session on one message; returns its mpcSessionId.
 
     A secp256k1 scheme signs 32-byte digests only; an intent's sign request
-    must be of the scheme's algorithm (and prehashed, for secp256k1).
+    must be of the scheme's algorithm (and prehashed, for secp256k1). The
+    intent is rebuilt first; the use, the mpcSessionId and the audit entry
+    are then one unit of work (:meth:`cosigner.store.Store.atomic`).
     """
     scheme.secrets()
     check_key_scope(claims, body.relayer_key_id)
@@ -238,7 +241,12 @@ def authorize_request(
                 f"signingDigest: threshold ECDSA signs {DIGEST_BYTES}-byte digests; "
                 f"got {len(message)} bytes"
             )
-    granted = authorize(ctx, scheme, claims, body.relayer_key_id, message, audit_data=audit)
+    granted = await ctx.store.atomic(
+        functools.partial(
+            authorize, ctx, scheme, claims, body.relayer_key_id, message, audit_data=audit
+        )
+    )
+    ctx.metrics.authorizations.labels(scheme=scheme.name).inc()
     return AuthorizeResponse(
         mpc_session_id=granted.mpc_session_id,
         relayer_key_id=body.relayer_key_id,
