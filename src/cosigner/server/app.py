@@ -2,9 +2,10 @@
 
 Middleware, outermost first: the fast path (:mod:`cosigner.server.fastpath`:
 answers the two-party signing routes itself, exactly as the layers below
-would), metrics (counts every request, 500s included), the catch-all (an
-unexpected exception becomes ``internal_error`` 500 with a correlation id),
-the body-size limit. Typed errors, validation errors and unknown routes are
+would; it sits outside even Starlette's own layers, see :class:`CosignerApp`),
+metrics (counts every request, 500s included), the catch-all (an unexpected
+exception becomes ``internal_error`` 500 with a correlation id), the
+body-size limit. Typed errors, validation errors and unknown routes are
 answered by the handlers in :mod:`cosigner.server.errors`, all as
 ``{"code", "message"}``.
 
@@ -21,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import anyio.to_thread
@@ -29,6 +30,7 @@ import httpx
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from starlette.middleware import Middleware
+from starlette.types import ASGIApp
 
 from cosigner import __version__
 from cosigner.keys import SCHEME_ECDSA_2P_V1, SCHEME_ED25519_2P_V1
@@ -157,6 +159,22 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     return app.openapi_schema
 
 
+class CosignerApp(FastAPI):
+    """FastAPI with the fast path (when set) outside every layer of its middleware stack.
+
+    :class:`~cosigner.server.fastpath.FastPathMiddleware` answers the signing
+    routes completely (errors and metrics included), so it sits even outside
+    Starlette's and FastAPI's own outer layers, which it would only pass
+    through.
+    """
+
+    fast_path: Callable[[ASGIApp], ASGIApp] | None = None
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = super().build_middleware_stack()
+        return stack if self.fast_path is None else self.fast_path(stack)
+
+
 def create_app(
     settings: Settings,
     store: Store,
@@ -179,13 +197,6 @@ def create_app(
         Middleware(CatchAllMiddleware),
         Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
     ]
-    if fast_path:
-        middleware.insert(
-            0,
-            Middleware(
-                FastPathMiddleware, metrics=ctx.metrics, max_body_bytes=settings.max_body_bytes
-            ),
-        )
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -201,7 +212,7 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 
-    app = FastAPI(
+    app = CosignerApp(
         title="cosigner",
         version=__version__,
         description=DESCRIPTION,
@@ -210,6 +221,10 @@ def create_app(
         lifespan=lifespan,
         middleware=middleware,
     )
+    if fast_path:
+        app.fast_path = FastPathMiddleware.factory(
+            metrics=ctx.metrics, max_body_bytes=settings.max_body_bytes
+        )
     app.state.ctx = ctx
     app.state.metrics = ctx.metrics
     install_error_handlers(app)

@@ -11,6 +11,7 @@ live while ``now < expires_at_ms`` (the seed's ``expires_at_ms > now``).
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -174,15 +175,23 @@ class SessionScope:
 
     @classmethod
     def from_canonical(cls, text: str) -> SessionScope:
-        data = json.loads(text)
-        return cls(
-            user_id=data["user_id"],
-            rp_id=data["rp_id"],
-            relayer_key_id=data["relayer_key_id"],
-            participant_ids=tuple(data["participants"]),
-            client_participant_id=data["client"],
-            relayer_participant_id=data["relayer"],
-        )
+        """The scope of a stored canonical text (parsed once per text: scopes are immutable)."""
+        return _scope_from_canonical(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _scope_from_canonical(text: str) -> SessionScope:
+    # Every signing request reads its threshold session, and with it this text; the
+    # parse and the checks of __post_init__ cost more than the read.
+    data = json.loads(text)
+    return SessionScope(
+        user_id=data["user_id"],
+        rp_id=data["rp_id"],
+        relayer_key_id=data["relayer_key_id"],
+        participant_ids=tuple(data["participants"]),
+        client_participant_id=data["client"],
+        relayer_participant_id=data["relayer"],
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import sqlite3
 import threading
 import time
@@ -43,13 +44,19 @@ _BUSY_MAX_WAIT_S = 0.001
 _T = TypeVar("_T")
 
 
+@functools.lru_cache(maxsize=512)
+def _qmark(sql: str) -> str:
+    """``%s`` placeholders as SQLite's ``?`` (the statements are a fixed set: kept)."""
+    return sql.replace("%s", "?")
+
+
 class _SqliteTx:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
         self._rows: list[Row] = []
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        cursor = self._conn.execute(sql.replace("%s", "?"), tuple(params))
+        cursor = self._conn.execute(_qmark(sql), tuple(params))
         # Fetch at once: a RETURNING statement completes only once its rows are read.
         self._rows = [tuple(r) for r in cursor.fetchall()]
         return cursor.rowcount
