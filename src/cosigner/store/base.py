@@ -859,9 +859,9 @@ class Store(ABC):
 
         The result (or the error) is handed back only after the unit's writes
         are durable, so a caller that sends it on has already spent what the
-        unit consumed. Units run in the thread pool here; a backend may batch
-        them (SQLite commits all units of one event-loop turn together) or run
-        them inline (memory).
+        unit consumed. Units run on the store's unit threads here; a backend
+        may batch them (SQLite commits all units of one event-loop turn
+        together) or run them inline (memory).
         """
         return await self.in_unit_thread(unit)
 
