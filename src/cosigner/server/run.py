@@ -35,23 +35,8 @@ from cosigner.store import open_store
 STOP_TIMEOUT_S: Final = 10.0
 
 
-SWITCH_INTERVAL_S: Final = 0.0005
-"""The interpreter's thread switch interval in a server process (Python's default: 5 ms).
-
-Threads hand work back to the event loop all the time here: the SQLite
-store's commit thread after each flush, a network store's unit threads after
-each reply. A thread that wants the GIL from a busy loop gets it after at
-most one switch interval; at 5 ms that wait would be most of a signing
-request's latency."""
-
-
-def _tune_interpreter() -> None:
-    sys.setswitchinterval(SWITCH_INTERVAL_S)
-
-
 def serve(host: str, port: int, *, log_level: str = "info", workers: int = 1) -> int:
     """Run the server until interrupted; returns the exit status."""
-    _tune_interpreter()
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
@@ -96,7 +81,6 @@ def _reuse_port_socket(host: str, port: int) -> socket.socket:
 
 
 def _run_worker(host: str, port: int, log_level: str) -> None:
-    _tune_interpreter()
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )

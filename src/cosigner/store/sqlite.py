@@ -15,16 +15,12 @@ next, in one write transaction, each in its own ``SAVEPOINT`` (a unit that
 fails is rolled back alone), and one ``COMMIT`` (one disk flush) makes them
 all durable before any of their callers is answered. A unit's statements
 take microseconds, so they run on the loop itself, in one callback; the
-``COMMIT`` runs on a commit thread, so the loop goes on serving while the
-disk flushes, and the units queued meanwhile form the next batch, started
-the moment the flush is done. The flush is paid once per batch instead of
-once per request.
+flush is paid once per turn instead of once per request.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import functools
 import sqlite3
@@ -106,9 +102,6 @@ class SqliteBackend(SqlBackend):
         self._closed = False
         self._busy_timeout_s = busy_timeout_s
         self._batch: _Batch | None = None
-        self._committing = False
-        self._waiting: _Batch | None = None
-        self._committer = concurrent.futures.ThreadPoolExecutor(1, "cosigner-sqlite-commit")
 
     def _begin_immediate(self) -> None:
         """``BEGIN IMMEDIATE``, retried briefly while another connection holds the write lock.
@@ -162,9 +155,6 @@ class SqliteBackend(SqlBackend):
         a little later (50 us doubling to 1 ms, up to ``busy_timeout_s``), never
         waited for on the loop.
         """
-        if self._committing:
-            self._waiting = batch  # run by _after_commit, the moment the flush is done
-            return
         if batch.deadline == 0.0:
             batch.deadline = time.monotonic() + self._busy_timeout_s
         if not self._lock.acquire(blocking=False):
@@ -190,44 +180,15 @@ class SqliteBackend(SqlBackend):
         if self._batch is batch:
             self._batch = None
         outcomes = self._run_units(batch)
-        # The flush on the commit thread: the loop serves other requests meanwhile.
-        self._committing = True
-        try:
-            flushed = batch.loop.run_in_executor(self._committer, self._commit)
-        except BaseException as exc:
-            self._commit()
-            self._committing = False
-            self._answer(batch, outcomes, exc)
-            raise
-        flushed.add_done_callback(functools.partial(self._after_commit, batch, outcomes))
-
-    def _commit(self) -> BaseException | None:
-        """COMMIT (ROLLBACK if that fails), then free the connection; on the commit thread."""
+        error: BaseException | None = None
         try:
             self._conn.execute("COMMIT")
         except sqlite3.Error as exc:
+            error = exc
             with contextlib.suppress(sqlite3.Error):
                 self._conn.execute("ROLLBACK")
-            return exc
         finally:
-            # Released here, not on the loop: a plain store call made on the loop while
-            # this flush runs waits for the lock, and must not wait for the loop itself.
             self._lock.release()
-        return None
-
-    def _after_commit(
-        self, batch: _Batch, outcomes: list[tuple[bool, Any]], flushed: asyncio.Future[Any]
-    ) -> None:
-        self._committing = False
-        error = flushed.exception() or flushed.result()
-        self._answer(batch, outcomes, error)
-        waiting, self._waiting = self._waiting, None
-        if waiting is not None:
-            self._run_batch(waiting)
-
-    def _answer(
-        self, batch: _Batch, outcomes: list[tuple[bool, Any]], error: BaseException | None
-    ) -> None:
         if error is not None:
             self._fail(batch, error)
             return
@@ -301,7 +262,6 @@ class SqliteBackend(SqlBackend):
             if not self._closed:
                 self._closed = True
                 self._conn.close()
-        self._committer.shutdown(wait=False)
 
 
 class SqliteStore(SqlStore):
