@@ -1038,6 +1038,49 @@ def test_atomic_commit_and_raise_keeps_the_writes(harness: Harness) -> None:
     assert _exists(other, "never") is (harness.name not in ("sqlite", "postgresql"))
 
 
+def test_atomic_without_flush_commits_all_the_same(harness: Harness) -> None:
+    store, other = harness.open(), harness.open()
+
+    def put(name: str) -> str:
+        return store.sessions.put("mpc", name, b"x", ttl_ms=60_000).session_id
+
+    async def main() -> None:
+        assert await store.atomic(functools.partial(put, "quick"), flush=False) == "quick"
+        assert await store.atomic(functools.partial(put, "flushed")) == "flushed"
+
+    asyncio.run(main())
+    assert _exists(other, "quick") and _exists(other, "flushed")
+
+
+def test_sqlite_flushes_a_batch_when_one_unit_asks(tmp_path: Path) -> None:
+    from cosigner.store.sqlite import SqliteBackend
+
+    store = open_store(f"sqlite:///{tmp_path / 'flush.db'}")
+    backend = store._db  # type: ignore[attr-defined]
+    assert isinstance(backend, SqliteBackend)
+    modes: list[int] = []
+
+    def put(name: str) -> None:
+        store.sessions.put("mpc", name, b"x", ttl_ms=60_000)
+        modes.append(backend._conn.execute("PRAGMA synchronous").fetchone()[0])
+
+    async def main() -> None:
+        await asyncio.gather(
+            *(store.atomic(functools.partial(put, f"n{i}"), flush=False) for i in range(3))
+        )
+        await asyncio.gather(
+            store.atomic(functools.partial(put, "a"), flush=False),
+            store.atomic(functools.partial(put, "b")),
+        )
+
+    try:
+        asyncio.run(main())
+        # NORMAL (1) for a batch of no-flush units; FULL (2) once any unit of a batch asks.
+        assert modes == [1, 1, 1, 2, 2]
+    finally:
+        store.close()
+
+
 def test_sqlite_units_of_one_loop_turn_share_one_commit(tmp_path: Path) -> None:
     from cosigner.store.sqlite import SqliteBackend
 

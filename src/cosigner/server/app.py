@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -175,6 +176,19 @@ class CosignerApp(FastAPI):
         return stack if self.fast_path is None else self.fast_path(stack)
 
 
+def _freeze_startup_objects() -> None:
+    """Move everything made at start-up out of the garbage collector's sight.
+
+    The app, its routes, models and imported modules are hundreds of
+    thousands of objects that live as long as the process; without this
+    every full collection walks them all again, a pause of several
+    milliseconds in the middle of some request (the p99 of the signing
+    routes). ``gc.freeze`` is meant for exactly this.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def create_app(
     settings: Settings,
     store: Store,
@@ -205,6 +219,7 @@ def create_app(
             task = asyncio.create_task(_purge_periodically(store, settings))
         try:
             async with multisig.lifespan(app):
+                _freeze_startup_objects()
                 yield
         finally:
             if task is not None:

@@ -140,11 +140,11 @@ class SqlBackend(ABC):
         return self.transaction(write=write, single=single)
 
     @contextmanager
-    def group(self) -> Iterator[None]:
+    def group(self, *, flush: bool = True) -> Iterator[None]:
         if getattr(self._grouped, "tx", None) is not None:
             yield  # already in one: join it
             return
-        with self.transaction(write=True) as tx:
+        with self.transaction(write=True, flush=flush) as tx:
             self._grouped.tx = tx
             try:
                 yield
@@ -152,16 +152,20 @@ class SqlBackend(ABC):
                 self._grouped.tx = None
 
     @abstractmethod
-    def transaction(self, *, write: bool, single: bool = False) -> AbstractContextManager[Tx]:
+    def transaction(
+        self, *, write: bool, single: bool = False, flush: bool = True
+    ) -> AbstractContextManager[Tx]:
         """A transaction; ``write`` ones hold the write lock from the start on SQLite.
 
         ``single``: the caller runs exactly one statement, which a backend may
         run in autocommit (it is atomic, and durable once it returns, on its own).
+        ``flush=False``: the commit need not reach the disk before it returns
+        (see :meth:`cosigner.store.base.Store.atomic`).
         """
 
-    async def atomic(self, store: Store, unit: Callable[[], _T]) -> _T:
+    async def atomic(self, store: Store, unit: Callable[[], _T], *, flush: bool = True) -> _T:
         """:meth:`Store.atomic`: the unit in one transaction, on a unit thread."""
-        return await store.in_unit_thread(unit)
+        return await store.in_unit_thread(unit, flush=flush)
 
     @abstractmethod
     def lock_migrations(self, tx: Tx) -> None:
@@ -1017,11 +1021,11 @@ class SqlStore(Store):
     def close(self) -> None:
         self._db.close()
 
-    def group(self) -> AbstractContextManager[None]:
-        return self._db.group()
+    def group(self, *, flush: bool = True) -> AbstractContextManager[None]:
+        return self._db.group(flush=flush)
 
-    async def atomic(self, unit: Callable[[], _T]) -> _T:
-        return await self._db.atomic(self, unit)
+    async def atomic(self, unit: Callable[[], _T], *, flush: bool = True) -> _T:
+        return await self._db.atomic(self, unit, flush=flush)
 
     def purge_expired(self) -> int:
         now = self._clock()

@@ -27,6 +27,7 @@ second read only picks the error, the refusal itself was atomic.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import re
 from abc import ABC, abstractmethod
@@ -835,7 +836,7 @@ class Store(ABC):
     """Threads that run :meth:`atomic` units for a network backend (at most its connections)."""
     _unit_executor: ThreadPoolExecutor | None = None
 
-    def group(self) -> AbstractContextManager[None]:
+    def group(self, *, flush: bool = True) -> AbstractContextManager[None]:
         """Run the store calls this thread makes inside it in one write transaction, if any.
 
         On SQL backends they share one transaction: one commit (one disk
@@ -843,11 +844,11 @@ class Store(ABC):
         its own atomic step, as outside. So group only calls whose effects are
         safe in either form: each must be safe on its own, as always (a
         request's bookkeeping, say: a use spent, the record it pays for, its
-        audit entry).
+        audit entry). ``flush``: as for :meth:`atomic`.
         """
         return nullcontext()
 
-    async def atomic(self, unit: Callable[[], _T]) -> _T:
+    async def atomic(self, unit: Callable[[], _T], *, flush: bool = True) -> _T:
         """Run ``unit`` (store calls and computation) as one unit of work; its result once durable.
 
         On SQL backends the unit's store calls share one write transaction
@@ -862,10 +863,20 @@ class Store(ABC):
         unit consumed. Units run on the store's unit threads here; a backend
         may batch them (SQLite commits all units of one event-loop turn
         together) or run them inline (memory).
-        """
-        return await self.in_unit_thread(unit)
 
-    async def in_unit_thread(self, unit: Callable[[], _T]) -> _T:
+        ``flush=False``: the commit need not reach the disk before the unit is
+        answered (SQLite ``synchronous=NORMAL``, PostgreSQL
+        ``synchronous_commit=off``). It survives the process, not a power cut,
+        until the next flushed commit, which makes every earlier commit durable
+        with it (a write-ahead log is written in order). For a unit whose loss
+        in a power cut only undoes the unit itself, before anything made with
+        a secret has left: authorizing, opening a signing session. A unit after
+        which such a thing leaves (taking nonces, consuming a presignature)
+        keeps the default.
+        """
+        return await self.in_unit_thread(unit, flush=flush)
+
+    async def in_unit_thread(self, unit: Callable[[], _T], *, flush: bool = True) -> _T:
         """``unit`` through :func:`run_unit` on one of this store's unit threads.
 
         A plain executor rather than anyio's thread pool: a signing request
@@ -877,7 +888,8 @@ class Store(ABC):
             executor = self._unit_executor = ThreadPoolExecutor(
                 max_workers=self.unit_threads, thread_name_prefix="cosigner-store"
             )
-        return await asyncio.get_running_loop().run_in_executor(executor, run_unit, self, unit)
+        run = functools.partial(run_unit, self, unit, flush=flush)
+        return await asyncio.get_running_loop().run_in_executor(executor, run)
 
     @abstractmethod
     def purge_expired(self) -> int:
@@ -918,9 +930,9 @@ class CommitAndRaise(Exception):
         self.error = error
 
 
-def run_unit(store: Store, unit: Callable[[], _T]) -> _T:
+def run_unit(store: Store, unit: Callable[[], _T], *, flush: bool = True) -> _T:
     """``unit`` in one :meth:`Store.group`, synchronously; :class:`CommitAndRaise` commits."""
-    with store.group():
+    with store.group(flush=flush):
         try:
             return unit()
         except CommitAndRaise as deferred:

@@ -447,9 +447,9 @@ class MemoryStore(Store):
     def close(self) -> None:
         pass
 
-    async def atomic(self, unit: Callable[[], _T]) -> _T:
+    async def atomic(self, unit: Callable[[], _T], *, flush: bool = True) -> _T:
         """Inline: memory calls never block."""
-        return run_unit(self, unit)
+        return run_unit(self, unit, flush=flush)
 
     def purge_expired(self) -> int:
         now = self._clock()

@@ -69,7 +69,7 @@ class PostgresBackend(SqlBackend):
             ) from None
 
     @contextmanager
-    def transaction(self, *, write: bool, single: bool = False) -> Iterator[Tx]:
+    def transaction(self, *, write: bool, single: bool = False, flush: bool = True) -> Iterator[Tx]:
         # Connections are in autocommit mode: a write of several statements runs in BEGIN ...
         # COMMIT; a read or a single write statement (see :mod:`cosigner.store._sql`) runs
         # alone, one round trip and one statement instead of three. A lone statement is
@@ -78,6 +78,10 @@ class PostgresBackend(SqlBackend):
         with self._pool.connection() as conn:
             if write and not single:
                 with conn.transaction(), conn.cursor() as cursor:
+                    if not flush:
+                        # This transaction only: its commit does not wait for the WAL flush
+                        # (the next synchronous commit flushes it along with its own).
+                        cursor.execute("SET LOCAL synchronous_commit TO OFF")
                     yield _PostgresTx(cursor)
             else:
                 with conn.cursor() as cursor:

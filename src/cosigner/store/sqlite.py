@@ -7,7 +7,9 @@ before it reads anything, so each atomic operation of :mod:`cosigner.store._sql`
 runs alone. A writer that finds the lock taken waits up to ``busy_timeout_s``.
 
 ``synchronous=FULL``: a commit is on disk before it returns, so a consumed
-presignature stays consumed through a power cut.
+presignature stays consumed through a power cut. A unit of work that asks
+for no flush (``Store.atomic(..., flush=False)``) commits with
+``synchronous=NORMAL``, made durable by the next flushed commit.
 
 Group commit for :meth:`~cosigner.store.base.Store.atomic`: the units of work
 queued during one turn of the event loop run together at the start of the
@@ -74,6 +76,8 @@ class _Batch:
 
     loop: asyncio.AbstractEventLoop
     units: list[tuple[Callable[[], Any], asyncio.Future[Any]]] = field(default_factory=list)
+    flush: bool = False
+    """Whether the commit must reach the disk: any unit asked for it (see Store.atomic)."""
     wait_s: float = _BUSY_FIRST_WAIT_S
     deadline: float = 0.0
 
@@ -98,6 +102,7 @@ class SqliteBackend(SqlBackend):
             self._conn.execute("PRAGMA synchronous=FULL")
         except sqlite3.Error as exc:
             raise StoreUnavailableError(f"cannot open the SQLite store: {exc}") from None
+        self._flushing = True
         self._lock = threading.Lock()
         self._closed = False
         self._busy_timeout_s = busy_timeout_s
@@ -132,18 +137,19 @@ class SqliteBackend(SqlBackend):
         finally:
             self._conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_s * 1000)}")
 
-    async def atomic(self, store: Store, unit: Callable[[], _T]) -> _T:
+    async def atomic(self, store: Store, unit: Callable[[], _T], *, flush: bool = True) -> _T:
         """Queue ``unit`` for this loop turn's batch; its outcome once the batch is committed."""
         loop = asyncio.get_running_loop()
         batch = self._batch
         if batch is not None and batch.loop is not loop:
             # Another event loop's batch is pending: run in the pool, behind the lock.
-            return await super().atomic(store, unit)
+            return await super().atomic(store, unit, flush=flush)
         if batch is None:
             batch = self._batch = _Batch(loop)
             loop.call_soon(self._run_batch, batch)
         future: asyncio.Future[_T] = loop.create_future()
         batch.units.append((unit, future))
+        batch.flush = batch.flush or flush
         return await future
 
     def _run_batch(self, batch: _Batch) -> None:
@@ -163,6 +169,7 @@ class SqliteBackend(SqlBackend):
         try:
             if self._closed:
                 raise StoreUnavailableError("the store is closed")
+            self._synchronous(batch.flush)
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:
@@ -238,12 +245,26 @@ class SqliteBackend(SqlBackend):
                     else StoreUnavailableError(f"the SQLite store could not commit: {error}")
                 )
 
+    def _synchronous(self, flush: bool) -> None:
+        """``synchronous=FULL`` (the commit is on disk when it returns) or ``NORMAL``.
+
+        Set between transactions only (SQLite refuses it inside one). In WAL
+        mode a NORMAL commit is in the OS's hands when it returns, and the
+        next FULL commit's sync of the log makes it durable along with its own.
+        """
+        if flush != self._flushing:
+            self._conn.execute(f"PRAGMA synchronous={'FULL' if flush else 'NORMAL'}")
+            self._flushing = flush
+
     @contextmanager
-    def transaction(self, *, write: bool, single: bool = False) -> Iterator[_SqliteTx]:
+    def transaction(
+        self, *, write: bool, single: bool = False, flush: bool = True
+    ) -> Iterator[_SqliteTx]:
         with self._lock:
             if self._closed:
                 raise StoreUnavailableError("the store is closed")
             if write:
+                self._synchronous(flush)
                 self._begin_immediate()
             else:
                 self._conn.execute("BEGIN")

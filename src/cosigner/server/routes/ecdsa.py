@@ -791,9 +791,12 @@ async def sign_init(
     """Check the mpcSessionId, reserve a presignature, then spend the id and open a signing session.
 
     ``pool_empty`` leaves the mpcSessionId unspent: refill and call again. One unit of
-    work (:meth:`cosigner.store.Store.atomic`).
+    work (:meth:`cosigner.store.Store.atomic`), committed without waiting for the disk
+    (``flush=False``): nothing made with a secret leaves here, and the finalize that
+    consumes the presignature flushes this commit with its own. A power cut before that
+    only undoes the reservation and the signing session.
     """
-    return await ctx.store.atomic(functools.partial(_sign_init, body, claims, ctx))
+    return await ctx.store.atomic(functools.partial(_sign_init, body, claims, ctx), flush=False)
 
 
 def _sign_init(

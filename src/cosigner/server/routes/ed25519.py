@@ -344,8 +344,13 @@ def _commitments_out(c: frost.SigningCommitments) -> CommitmentsOut:
 
 @router.post("/sign/init", response_model=SignInitResponse)
 async def sign_init(body: SignInitRequest, claims: ThresholdEd25519, ctx: Ctx) -> SignInitResponse:
-    """Round one: consume the mpcSessionId, commit, store the nonces sealed and single-use."""
-    return await ctx.store.atomic(functools.partial(_sign_init, body, claims, ctx))
+    """Round one: consume the mpcSessionId, commit, store the nonces sealed and single-use.
+
+    One unit of work, committed without waiting for the disk (``flush=False``): only
+    commitments leave here, and the finalize that takes the nonces flushes this commit
+    with its own. A power cut before that loses the nonces unused.
+    """
+    return await ctx.store.atomic(functools.partial(_sign_init, body, claims, ctx), flush=False)
 
 
 def _sign_init(

@@ -241,10 +241,13 @@ async def authorize_request(
                 f"signingDigest: threshold ECDSA signs {DIGEST_BYTES}-byte digests; "
                 f"got {len(message)} bytes"
             )
+    # No flush (see Store.atomic): a power cut before the next flushed commit undoes the
+    # use and the mpcSessionId together, and nothing was signed with them yet.
     granted = await ctx.store.atomic(
         functools.partial(
             authorize, ctx, scheme, claims, body.relayer_key_id, message, audit_data=audit
-        )
+        ),
+        flush=False,
     )
     ctx.metrics.authorizations.labels(scheme=scheme.name).inc()
     return AuthorizeResponse(
