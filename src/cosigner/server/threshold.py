@@ -11,8 +11,8 @@ ECDSA routes run the same code:
   digest to a fresh single-use ``mpcSessionId`` valid 60 s;
 * :func:`take_mpc_session` consumes that id at signing time, after checking
   the caller's scope, and refuses a digest other than the authorized one
-  (:func:`check_mpc_session` and :func:`spend_mpc_session` are its two
-  halves, for a route that must do something in between).
+  (:func:`check_mpc_session` then :func:`spend_mpc_session` do the same in
+  two steps, for a route that must do something in between).
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from cosigner.store import (
     NotFoundError,
     ScopeMismatchError,
     SessionExpiredError,
+    SessionRecord,
     SessionScope,
 )
 
@@ -275,13 +276,7 @@ def check_mpc_session(
     except NotFoundError:
         raise _unknown_mpc_session() from None
     data = json.loads(record.data)
-    if (
-        data.get("user") != claims.user_id
-        or data.get("key") != relayer_key_id
-        or data.get("session") != claims.session_id
-        or data.get("rpId") != claims.rp_id
-    ):
-        raise ScopeMismatchError(f"this {what} was authorized for another session or key")
+    _check_mpc_scope(data, claims, relayer_key_id)
     message = b64u_decode(str(data["message"]))
     if not hmac.compare_digest(message, signing_digest):
         spend_mpc_session(ctx, scheme, mpc_session_id)
@@ -318,7 +313,41 @@ def take_mpc_session(
     relayer_key_id: str,
     signing_digest: bytes,
 ) -> bytes:
-    """Check and consume the mpcSessionId; returns the authorized message."""
-    message = check_mpc_session(ctx, scheme, claims, mpc_session_id, relayer_key_id, signing_digest)
-    spend_mpc_session(ctx, scheme, mpc_session_id)
+    """Consume the mpcSessionId and return the message it authorized.
+
+    In one store call (:meth:`~cosigner.store.SessionStore.take_checked`): an
+    id of another session or key is refused and left alone; a digest other
+    than the authorized one spends the id and is refused
+    (:class:`~cosigner.store.CommitAndRaise`: run this in a unit of
+    :meth:`~cosigner.store.Store.atomic`).
+    """
+    check_key_scope(claims, relayer_key_id)
+    what = "mpcSessionId"
+
+    def in_scope(record: SessionRecord) -> None:
+        _check_mpc_scope(json.loads(record.data), claims, relayer_key_id)
+
+    try:
+        record = ctx.store.sessions.take_checked(f"mpc_{scheme.name}", mpc_session_id, in_scope)
+    except SessionExpiredError:
+        raise SessionExpired(f"the {what} has expired (60 s): authorize again") from None
+    except NotFoundError:
+        raise _unknown_mpc_session() from None
+    message = b64u_decode(str(json.loads(record.data)["message"]))
+    if not hmac.compare_digest(message, signing_digest):
+        raise CommitAndRaise(
+            SigningDigestMismatch(
+                f"the signing digest is not the one this {what} authorized; authorize it first"
+            )
+        )
     return message
+
+
+def _check_mpc_scope(data: dict[str, Any], claims: ThresholdClaims, relayer_key_id: str) -> None:
+    if (
+        data.get("user") != claims.user_id
+        or data.get("key") != relayer_key_id
+        or data.get("session") != claims.session_id
+        or data.get("rpId") != claims.rp_id
+    ):
+        raise ScopeMismatchError("this mpcSessionId was authorized for another session or key")

@@ -202,6 +202,19 @@ class SessionStore(StorePart, ABC):
         record = self._take(check_id("kind", kind), check_id("session_id", session_id))
         return _live(record, now, f"{kind} session {session_id!r}")
 
+    def take_checked(
+        self, kind: str, session_id: str, check: Callable[[SessionRecord], object]
+    ) -> SessionRecord:
+        """:meth:`take` the record if ``check(record)`` passes; if it raises, the record stays.
+
+        Here a read, the check, then the take. A backend whose calls in a
+        unit of work (:meth:`Store.atomic`) share one transaction may take
+        first and check after, the check's exception undoing the take with
+        the unit: so let that exception leave the unit.
+        """
+        check(self.get(kind, session_id))
+        return self.take(kind, session_id)
+
     def delete(self, kind: str, session_id: str) -> bool:
         return self._delete(check_id("kind", kind), check_id("session_id", session_id))
 

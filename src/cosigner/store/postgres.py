@@ -15,6 +15,7 @@ Rows of all instances live in shared ``cosigner_*`` tables, separated by a
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Final
@@ -28,6 +29,8 @@ from cosigner.store.errors import StoreConfigError, StoreUnavailableError
 from cosigner.store.records import Clock, system_clock
 
 _MIGRATION_LOCK_KEY: Final = 0x636F7369676E6572  # "cosigner"
+_BEGIN: Final = b"BEGIN"
+_BEGIN_NO_FLUSH: Final = b"BEGIN; SET LOCAL synchronous_commit TO OFF"
 
 
 class _PostgresTx:
@@ -77,12 +80,18 @@ class PostgresBackend(SqlBackend):
         # returns; at READ COMMITTED it sees the same snapshot either way.
         with self._pool.connection() as conn:
             if write and not single:
-                with conn.transaction(), conn.cursor() as cursor:
-                    if not flush:
-                        # This transaction only: its commit does not wait for the WAL flush
-                        # (the next synchronous commit flushes it along with its own).
-                        cursor.execute("SET LOCAL synchronous_commit TO OFF")
-                    yield _PostgresTx(cursor)
+                with conn.cursor() as cursor:
+                    # BEGIN by hand, so that a transaction whose commit need not wait for the
+                    # WAL flush says so in the same round trip (the next synchronous commit
+                    # flushes it with its own).
+                    cursor.execute(_BEGIN if flush else _BEGIN_NO_FLUSH)
+                    try:
+                        yield _PostgresTx(cursor)
+                    except BaseException:
+                        with contextlib.suppress(psycopg.Error):
+                            cursor.execute(b"ROLLBACK")
+                        raise
+                    cursor.execute(b"COMMIT")
             else:
                 with conn.cursor() as cursor:
                     yield _PostgresTx(cursor)

@@ -139,6 +139,7 @@ from cosigner.store import (
     PresignStage,
     ScopeMismatchError,
     SessionExpiredError,
+    SessionRecord,
     StageRegressionError,
     StaleSessionStateError,
 )
@@ -877,19 +878,19 @@ def _sign_finalize(
     client_share = decode(body.client_signature_share)
     if not 0 < int.from_bytes(client_share, "big") < GROUP.order:
         raise InvalidBody("clientSignatureShare: a scalar in [1, n), 32 bytes big-endian")
-    try:
-        state = _open_sign_state(
-            ctx,
-            ctx.store.sessions.get(SIGN_KIND, body.signing_session_id).data,
-            body.signing_session_id,
-        )
+
+    def in_scope(record: SessionRecord) -> None:
+        state = _open_sign_state(ctx, record.data, body.signing_session_id)
         if (
             state["user"] != claims.user_id
             or state["key"] != key_id
             or state["session"] != claims.session_id
         ):
             raise ScopeMismatchError("this signing session belongs to another session or key")
-        taken = ctx.store.sessions.take(SIGN_KIND, body.signing_session_id)
+
+    try:
+        # Taken only if it is this caller's signing session (another's is left alone).
+        taken = ctx.store.sessions.take_checked(SIGN_KIND, body.signing_session_id, in_scope)
     except NotFoundError:
         raise NotFoundError(
             "unknown signingSessionId: it was finalized already, has expired or was never "

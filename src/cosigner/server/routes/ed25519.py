@@ -89,11 +89,10 @@ from cosigner.server.threshold import (
     PARTICIPANT_IDS,
     MasterSecretMismatch,
     check_key_scope,
-    check_mpc_session,
     check_session_live,
     load_user_key,
     relayer_key_id,
-    spend_mpc_session,
+    take_mpc_session,
 )
 from cosigner.store import (
     AlreadyExistsError,
@@ -101,6 +100,7 @@ from cosigner.store import (
     KeyRecord,
     NotFoundError,
     ScopeMismatchError,
+    SessionRecord,
 )
 
 RELAYER_KEY_CACHE_SIZE: Final = 4096
@@ -362,15 +362,18 @@ def _sign_init(
     check_session_live(ctx, claims)
     key = load_user_key(ctx, scheme, claims.user_id, body.relayer_key_id)
     client_commitments = _decode_commitments(body.client_commitments)
-    message = check_mpc_session(
-        ctx, scheme, claims, body.mpc_session_id, body.relayer_key_id, decode(body.signing_digest)
-    )
+    digest = decode(body.signing_digest)
     nonces, relayer_commitments = frost.commit(stored_relayer_key(master, key).package)
-    # Checks the commitments (no identity elements) before anything is stored.
+    # Checks the commitments (no identity elements) before anything is stored or spent.
     frost.SigningPackage(
         SUITE,
         {CLIENT_PARTICIPANT_ID: client_commitments, RELAYER_PARTICIPANT_ID: relayer_commitments},
-        message,
+        digest,
+    )
+    # The mpcSessionId is spent and the nonces stored in one unit: one commit on SQL stores. Of
+    # concurrent calls with one id, one spends it; the others store nothing.
+    message = take_mpc_session(
+        ctx, scheme, claims, body.mpc_session_id, body.relayer_key_id, digest
     )
     hiding, binding = nonces.consume()
     signing_session_id = secrets.token_urlsafe(32)
@@ -389,9 +392,6 @@ def _sign_init(
         ],
     }
     sealed = cipher.seal(json.dumps(state).encode(), kind=SIGN_KIND, record_id=signing_session_id)
-    # The mpcSessionId is spent and the nonces stored in one unit: one commit on SQL stores. Of
-    # concurrent calls with one id, one spends it; the others store nothing.
-    spend_mpc_session(ctx, scheme, body.mpc_session_id)
     record = ctx.store.sessions.put(
         SIGN_KIND, signing_session_id, sealed, ttl_ms=ctx.settings.signing_session_ttl_s * 1000
     )
@@ -436,20 +436,20 @@ def _sign_finalize(
     client_share = frost.SignatureShare(
         SUITE, GROUP.decode_scalar(decode(body.client_signature_share))
     )
-    try:
-        state = _open_state(
-            ctx,
-            ctx.store.sessions.get(SIGN_KIND, body.signing_session_id).data,
-            body.signing_session_id,
-        )
+
+    def in_scope(record: SessionRecord) -> None:
+        state = _open_state(ctx, record.data, body.signing_session_id)
         if (
             state["user"] != claims.user_id
             or state["key"] != body.relayer_key_id
             or state["session"] != claims.session_id
         ):
             raise ScopeMismatchError("this signing session belongs to another session or key")
-        # The durable, single-winner consumption of the relayer's nonces.
-        taken = ctx.store.sessions.take(SIGN_KIND, body.signing_session_id)
+
+    try:
+        # The single-winner consumption of the relayer's nonces, if the session is this
+        # caller's (another's is left alone); durable when this unit commits.
+        taken = ctx.store.sessions.take_checked(SIGN_KIND, body.signing_session_id, in_scope)
     except NotFoundError:
         raise NotFoundError(
             "unknown signingSessionId: it was finalized already, has expired or was never "
