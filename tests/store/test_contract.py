@@ -51,6 +51,7 @@ from cosigner.store import (
     Store,
     StoreConfigError,
     StoreError,
+    StoreUnavailableError,
     open_store,
 )
 from cosigner.store.audit import GENESIS_HASH
@@ -1077,6 +1078,42 @@ def test_sqlite_flushes_a_batch_when_one_unit_asks(tmp_path: Path) -> None:
         asyncio.run(main())
         # NORMAL (1) for a batch of no-flush units; FULL (2) once any unit of a batch asks.
         assert modes == [1, 1, 1, 2, 2]
+    finally:
+        store.close()
+
+
+def test_sqlite_a_failed_batch_fails_every_unit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    from cosigner.store.sqlite import SqliteBackend
+
+    store = open_store(f"sqlite:///{tmp_path / 'fail.db'}")
+    backend = store._db  # type: ignore[attr-defined]
+    assert isinstance(backend, SqliteBackend)
+
+    def broken(batch: Any) -> Any:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    def put(name: str) -> None:
+        store.sessions.put("mpc", name, b"x", ttl_ms=60_000)
+
+    async def main() -> list[Any]:
+        monkeypatch.setattr(backend, "_run_units", broken)
+        failed = await asyncio.gather(
+            *(store.atomic(functools.partial(put, f"f{i}")) for i in range(3)),
+            return_exceptions=True,
+        )
+        monkeypatch.undo()
+        await store.atomic(functools.partial(put, "after"))  # the store goes on working
+        return failed
+
+    try:
+        failed = asyncio.run(main())
+        assert all(isinstance(f, StoreUnavailableError) for f in failed)
+        assert not any(_exists(store, f"f{i}") for i in range(3))
+        assert _exists(store, "after")
     finally:
         store.close()
 

@@ -35,9 +35,13 @@ Two phases per scheme and store, after one warm-up co-signature per client:
 
 The crypto-only cost of one co-signature is measured in this process on one
 thread: both parties' arithmetic (commitments, shares, aggregation or
-combination, the server's and the client's signature checks), no I/O. Its
-inverse is the crypto bound; served throughput over that bound shows what
-the server costs beyond the cryptography.
+combination, the server's and the client's signature checks), no I/O; the
+median of 200 rounds after 50 untimed ones, measured twice and the faster
+kept (a fresh process runs its first rounds slower, and a slow figure would
+flatter the ratio). Its inverse is the crypto bound; served throughput over
+that bound shows what the server costs beyond the cryptography. The load
+generator freezes its start-up objects out of the garbage collector before
+timing, so its own collector pauses do not count as server latency.
 
 Targets (from the issue), with 16 clients on this 2-core machine: FROST p50
 at most 5 ms and p99 at most 25 ms; at least 200 co-signatures per second

@@ -186,11 +186,13 @@ class SqliteBackend(SqlBackend):
         # Units queued from here on go to the next batch.
         if self._batch is batch:
             self._batch = None
-        outcomes = self._run_units(batch)
         error: BaseException | None = None
         try:
+            outcomes = self._run_units(batch)
             self._conn.execute("COMMIT")
-        except sqlite3.Error as exc:
+        except BaseException as exc:
+            # A savepoint or the commit failed (disk full, I/O error): the whole batch goes,
+            # and every unit of it is told, none left waiting.
             error = exc
             with contextlib.suppress(sqlite3.Error):
                 self._conn.execute("ROLLBACK")
@@ -198,6 +200,8 @@ class SqliteBackend(SqlBackend):
             self._lock.release()
         if error is not None:
             self._fail(batch, error)
+            if not isinstance(error, Exception):
+                raise error  # KeyboardInterrupt and the like: told, then passed on
             return
         for (_, future), (ok, value) in zip(batch.units, outcomes, strict=True):
             if future.done():
