@@ -985,6 +985,37 @@ def test_audit_chain_holds_for_any_data_text(harness: Harness) -> None:
     assert [e.kind for e in harness.open().audit.entries()] == ["note"] * len(texts)
 
 
+def test_recorded_audit_entries_are_chained_before_anyone_reads(harness: Harness) -> None:
+    store, other = harness.open(), harness.open()
+    store.audit.append("keygen", "alice")
+    for i in range(5):
+        (store if i % 2 else other).audit.record("authorize", f"user-{i}", {"n": i})
+    store.audit.append("export", "alice")
+    # Readers seal first: every recorded entry is in the chain, each once, in a chain
+    # that verifies, whichever instance recorded it.
+    entries = other.audit.entries()
+    assert sorted(e.subject for e in entries if e.kind == "authorize") == [
+        f"user-{i}" for i in range(5)
+    ]
+    assert [e.seq for e in entries] == list(range(1, 8))
+    assert store.audit.verify_chain() == 7
+    assert store.audit.seal_pending() == 0
+    assert store.audit.head()[0] == 7
+
+
+def test_audit_records_from_many_threads_make_one_chain(harness: Harness) -> None:
+    stores = [harness.open(), harness.open()]
+
+    def record(i: int) -> None:
+        stores[i % 2].audit.record("signature", f"user-{i}", {"i": i})
+        if i % 10 == 0:
+            stores[i % 2].audit.seal_pending()
+
+    race(40, record)
+    assert stores[0].audit.verify_chain() == 40
+    assert len({e.subject for e in stores[1].audit.entries(limit=100)}) == 40
+
+
 def test_atomic_units_commit_before_they_answer(harness: Harness) -> None:
     store, other = harness.open(), harness.open()
     grouped = harness.name in ("sqlite", "postgresql")
@@ -1185,6 +1216,7 @@ def test_sql_migrations_are_recorded_once(harness: Harness) -> None:
         (1, "initial schema"),
         (2, "session versions and presignature schemes"),
         (3, "presignature age index"),
+        (4, "audit entries waiting to be chained"),
     ]
 
 

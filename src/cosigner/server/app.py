@@ -24,7 +24,7 @@ import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, Final
 
 import anyio.to_thread
 import httpx
@@ -144,6 +144,20 @@ async def _purge_periodically(store: Store, settings: Settings) -> None:
                 )
 
 
+AUDIT_SEAL_INTERVAL_S: Final = 0.2
+"""How often a server chains the audit entries its requests recorded, on a store that
+chains later (PostgreSQL: see :meth:`cosigner.store.AuditLog.record`)."""
+
+
+async def _seal_audit_periodically(store: Store) -> None:
+    while True:
+        await asyncio.sleep(AUDIT_SEAL_INTERVAL_S)
+        try:
+            await anyio.to_thread.run_sync(store.audit.seal_pending)
+        except Exception:
+            log.warning("chaining recorded audit entries failed", exc_info=True)
+
+
 def _openapi(app: FastAPI) -> dict[str, Any]:
     """FastAPI's schema without its 422 responses: validation errors here are 400s."""
     if app.openapi_schema is None:
@@ -214,18 +228,23 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        task = None
+        tasks = []
         if settings.purge_interval_s:
-            task = asyncio.create_task(_purge_periodically(store, settings))
+            tasks.append(asyncio.create_task(_purge_periodically(store, settings)))
+        if store.audit.defers_chaining:
+            tasks.append(asyncio.create_task(_seal_audit_periodically(store)))
         try:
             async with multisig.lifespan(app):
                 _freeze_startup_objects()
                 yield
         finally:
-            if task is not None:
+            for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if store.audit.defers_chaining:
+                with contextlib.suppress(Exception):
+                    await anyio.to_thread.run_sync(store.audit.seal_pending)
 
     app = CosignerApp(
         title="cosigner",

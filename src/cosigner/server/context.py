@@ -78,8 +78,13 @@ class ServerContext:
     """Key records read lately, and when (ms); see ``threshold.load_user_key``."""
 
     def audit(self, kind: str, subject: str, data: Mapping[str, Any] | None = None) -> None:
-        """Append to the audit log; ``data`` is public JSON only, never a secret."""
-        self.store.audit.append(kind, subject, data)
+        """Record in the audit log (with the caller's unit of work); ``data`` is public JSON.
+
+        Never a secret in ``data``. The entry is durable with the unit; on a
+        store that chains later (:meth:`cosigner.store.AuditLog.record`) the
+        app's sealer chains it within :data:`cosigner.server.app.AUDIT_SEAL_INTERVAL_S`.
+        """
+        self.store.audit.record(kind, subject, data)
 
     def scheme(self, name: str) -> ThresholdScheme:
         return self.schemes[name]

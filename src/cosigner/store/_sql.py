@@ -31,7 +31,7 @@ import hmac
 import json
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Final, Protocol, TypeVar
@@ -75,6 +75,8 @@ from cosigner.store.records import (
     SessionRecord,
     SessionScope,
     WebAuthnCredential,
+    canonical_json,
+    check_id,
 )
 
 Row = tuple[Any, ...]
@@ -946,7 +948,86 @@ The hash is finished in SQL from :func:`cosigner.store.audit.hash_input_parts`
 and checked again here before the entry is returned."""
 
 
+AUDIT_SEAL_BATCH: Final = 500
+"""Waiting entries chained per transaction by :meth:`SqlAuditLog.seal_pending`."""
+
+
 class SqlAuditLog(_SqlPart, AuditLog):
+    def __init__(self, backend: SqlBackend, namespace: str, clock: Clock) -> None:
+        super().__init__(backend, namespace, clock)
+        # On PostgreSQL the head row's lock is held to the commit (and its disk flush), so
+        # chaining in every signing request would line them all up behind one row.
+        self.defers_chaining = backend.dialect is POSTGRES
+
+    def record(self, kind: str, subject: str, data: Mapping[str, Any] | None = None) -> None:
+        if not self.defers_chaining:
+            self.append(kind, subject, data)
+            return
+        text = canonical_json(dict(data or {}))
+        with self._write_one() as tx:
+            tx.execute(
+                "INSERT INTO cosigner_audit_pending (namespace, at_ms, kind, subject, data)"
+                " VALUES (%s, %s, %s, %s, %s)",
+                (self._ns, self._now(), check_id("kind", kind), check_id("subject", subject), text),
+            )
+
+    def seal_pending(self) -> int:
+        """Chain the waiting entries, oldest first, :data:`AUDIT_SEAL_BATCH` per transaction."""
+        if not self.defers_chaining:
+            return 0
+        sealed = 0
+        while True:
+            count = self._seal_batch()
+            sealed += count
+            if count < AUDIT_SEAL_BATCH:
+                return sealed
+
+    def _seal_batch(self) -> int:
+        order = self._db.dialect.presignature_order
+        with self._write() as tx:
+            # The head first: sealers (and appends) take turns on it, and each then sees
+            # what the one before it left.
+            tx.execute(
+                "SELECT seq, hash FROM cosigner_audit_head WHERE namespace = %s"
+                f"{self._db.dialect.for_update}",
+                (self._ns,),
+            )
+            head = tx.one()
+            if head is None:
+                return 0  # made when the store opens; nothing can be waiting before that
+            tx.execute(
+                f"SELECT {order}, at_ms, kind, subject, data FROM cosigner_audit_pending"
+                f" WHERE namespace = %s ORDER BY {order} LIMIT %s",
+                (self._ns, AUDIT_SEAL_BATCH),
+            )
+            rows = tx.all()
+            if not rows:
+                return 0
+            seq, prev = int(head[0]), bytes(head[1])
+            values: list[Any] = []
+            for _, at_ms, kind, subject, data in rows:
+                entry = chain_entry(
+                    seq, prev, at_ms=int(at_ms), kind=kind, subject=subject, data=data
+                )
+                values += [self._ns, entry.seq, entry.at_ms, entry.kind, entry.subject]
+                values += [entry.data, entry.prev_hash, entry.hash]
+                seq, prev = entry.seq, entry.hash
+            placeholders = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s)"] * len(rows))
+            tx.execute(
+                f"INSERT INTO cosigner_audit_log (namespace, {_AUDIT_COLUMNS})"
+                f" VALUES {placeholders}",
+                values,
+            )
+            tx.execute(
+                f"DELETE FROM cosigner_audit_pending WHERE namespace = %s AND {order} = ANY(%s)",
+                (self._ns, [int(row[0]) for row in rows]),
+            )
+            tx.execute(
+                "UPDATE cosigner_audit_head SET seq = %s, hash = %s WHERE namespace = %s",
+                (seq, prev, self._ns),
+            )
+        return len(rows)
+
     def _append(self, kind: str, subject: str, data: str, at_ms: int) -> AuditEntry:
         if self._db.dialect is POSTGRES:
             entry = self._append_one_statement(kind, subject, data, at_ms)

@@ -783,19 +783,40 @@ class AuditLog(StorePart, ABC):
     the whole chain records ``head()`` elsewhere from time to time.
     """
 
+    defers_chaining: bool = False
+    """Whether :meth:`record` leaves entries to :meth:`seal_pending` (PostgreSQL)."""
+
     def append(self, kind: str, subject: str, data: Mapping[str, Any] | None = None) -> AuditEntry:
         """Append one entry; ``data`` is plain JSON and must hold no secrets."""
         text = canonical_json(dict(data or {}))
         return self._append(check_id("kind", kind), check_id("subject", subject), text, self._now())
 
+    def record(self, kind: str, subject: str, data: Mapping[str, Any] | None = None) -> None:
+        """Write one entry durably now (with the caller's unit of work); chain it soon.
+
+        Here the entry is chained at once (:meth:`append`). A backend where
+        chaining means one lock for every writer (PostgreSQL's head row, held
+        to the commit) writes the entry without it, and :meth:`seal_pending`
+        chains the waiting entries in batches, under one lock each. Readers
+        (:meth:`entries`, :meth:`head`, :meth:`verify_chain`) seal first, so
+        they always see every recorded entry chained.
+        """
+        self.append(kind, subject, data)
+
+    def seal_pending(self) -> int:
+        """Chain the entries :meth:`record` left waiting; returns how many (none here)."""
+        return 0
+
     def entries(self, *, after_seq: int = 0, limit: int = AUDIT_PAGE) -> list[AuditEntry]:
         """Up to ``limit`` entries with ``seq > after_seq``, in order."""
         check_count("after_seq", after_seq, low=0)
         check_count("limit", limit, low=1, high=10_000)
+        self.seal_pending()
         return self._entries(after_seq, limit)
 
     def head(self) -> tuple[int, bytes]:
         """(seq, hash) of the last entry; (0, 32 zero bytes) when the log is empty."""
+        self.seal_pending()
         return self._head()
 
     def verify_chain(self) -> int:
@@ -803,6 +824,7 @@ class AuditLog(StorePart, ABC):
 
         Raises :class:`AuditChainError` naming the first entry at fault.
         """
+        self.seal_pending()
         head_seq, head_hash = self._head()
         seq, prev = 0, GENESIS_HASH
         while seq < head_seq:

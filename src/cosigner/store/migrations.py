@@ -164,10 +164,22 @@ _PRESIGNATURE_AGE: Final = (
     " ON cosigner_presignatures (namespace, status, created_at_ms)",
 )
 
+_AUDIT_PENDING: Final = (
+    """CREATE TABLE cosigner_audit_pending (
+        namespace TEXT NOT NULL,
+        at_ms BIGINT NOT NULL,
+        kind TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        data TEXT NOT NULL{order_column}
+    )""",
+    "CREATE INDEX cosigner_audit_pending_namespace ON cosigner_audit_pending (namespace)",
+)
+
 MIGRATIONS: Final[tuple[Migration, ...]] = (
     Migration(1, "initial schema", _INITIAL),
     Migration(2, "session versions and presignature schemes", _SESSION_VERSIONS_AND_POOL_SCHEMES),
     Migration(3, "presignature age index", _PRESIGNATURE_AGE),
+    Migration(4, "audit entries waiting to be chained", _AUDIT_PENDING),
 )
 LATEST_VERSION: Final = MIGRATIONS[-1].version
 
@@ -182,5 +194,6 @@ TABLES: Final = (
     "cosigner_webauthn_credentials",
     "cosigner_audit_log",
     "cosigner_audit_head",
+    "cosigner_audit_pending",
 )
 """Every table that holds namespaced rows."""
