@@ -1141,6 +1141,7 @@ class SqlStore(Store):
             )
 
     def close(self) -> None:
+        self._stop_unit_threads()
         self._db.close()
 
     def group(self, *, flush: bool = True) -> AbstractContextManager[None]:

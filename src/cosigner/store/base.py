@@ -926,6 +926,12 @@ class Store(ABC):
         run = functools.partial(run_unit, self, unit, flush=flush)
         return await asyncio.get_running_loop().run_in_executor(executor, run)
 
+    def _stop_unit_threads(self) -> None:
+        """For :meth:`close`: the unit threads end once their current unit is done."""
+        executor, self._unit_executor = self._unit_executor, None
+        if executor is not None:
+            executor.shutdown(wait=False)
+
     @abstractmethod
     def purge_expired(self) -> int:
         """Delete expired sessions (threshold, presign, short-lived); returns how many.

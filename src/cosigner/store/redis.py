@@ -999,6 +999,7 @@ class RedisStore(Store):
             self._client.hset(meta, "schema_version", str(SCHEMA_VERSION))
 
     def close(self) -> None:
+        self._stop_unit_threads()
         self._client.close()
 
     def purge_expired(self) -> int:
