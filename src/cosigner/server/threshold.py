@@ -324,16 +324,19 @@ def take_mpc_session(
     check_key_scope(claims, relayer_key_id)
     what = "mpcSessionId"
 
+    data: dict[str, Any] = {}
+
     def in_scope(record: SessionRecord) -> None:
-        _check_mpc_scope(json.loads(record.data), claims, relayer_key_id)
+        data.update(json.loads(record.data))
+        _check_mpc_scope(data, claims, relayer_key_id)
 
     try:
-        record = ctx.store.sessions.take_checked(f"mpc_{scheme.name}", mpc_session_id, in_scope)
+        ctx.store.sessions.take_checked(f"mpc_{scheme.name}", mpc_session_id, in_scope)
     except SessionExpiredError:
         raise SessionExpired(f"the {what} has expired (60 s): authorize again") from None
     except NotFoundError:
         raise _unknown_mpc_session() from None
-    message = b64u_decode(str(json.loads(record.data)["message"]))
+    message = b64u_decode(str(data["message"]))
     if not hmac.compare_digest(message, signing_digest):
         raise CommitAndRaise(
             SigningDigestMismatch(
@@ -351,3 +354,41 @@ def _check_mpc_scope(data: dict[str, Any], claims: ThresholdClaims, relayer_key_
         or data.get("rpId") != claims.rp_id
     ):
         raise ScopeMismatchError("this mpcSessionId was authorized for another session or key")
+
+
+def take_signing_session(
+    ctx: ServerContext,
+    scheme: ThresholdScheme,
+    claims: ThresholdClaims,
+    kind: str,
+    signing_session_id: str,
+    relayer_key_id: str,
+) -> dict[str, Any]:
+    """Take the caller's signing session out of the store; its state, opened once.
+
+    A session of another user, key or threshold session is refused and left
+    alone (:meth:`~cosigner.store.SessionStore.take_checked`: run this in a
+    unit of :meth:`~cosigner.store.Store.atomic`). The record is written once
+    and never changed, so the state checked is the state taken.
+    """
+    _, cipher = scheme.secrets()
+    opened: dict[str, Any] = {}
+
+    def in_scope(record: SessionRecord) -> None:
+        state = json.loads(cipher.open(record.data, kind=kind, record_id=signing_session_id))
+        if (
+            state["user"] != claims.user_id
+            or state["key"] != relayer_key_id
+            or state["session"] != claims.session_id
+        ):
+            raise ScopeMismatchError("this signing session belongs to another session or key")
+        opened.update(state)
+
+    try:
+        ctx.store.sessions.take_checked(kind, signing_session_id, in_scope)
+    except NotFoundError:
+        raise NotFoundError(
+            "unknown signingSessionId: it was finalized already, has expired or was never "
+            "issued; run sign/init again"
+        ) from None
+    return opened

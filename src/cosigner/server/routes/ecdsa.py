@@ -127,6 +127,7 @@ from cosigner.server.threshold import (
     load_user_key,
     relayer_key_id,
     spend_mpc_session,
+    take_signing_session,
 )
 from cosigner.store import (
     STAGE_GRAPH,
@@ -137,9 +138,7 @@ from cosigner.store import (
     NotFoundError,
     PresignSession,
     PresignStage,
-    ScopeMismatchError,
     SessionExpiredError,
-    SessionRecord,
     StageRegressionError,
     StaleSessionStateError,
 )
@@ -843,14 +842,6 @@ def _sign_init(
     )
 
 
-def _open_sign_state(ctx: ServerContext, blob: bytes, signing_session_id: str) -> dict[str, Any]:
-    _, cipher = scheme_of(ctx).secrets()
-    state: dict[str, Any] = json.loads(
-        cipher.open(blob, kind=SIGN_KIND, record_id=signing_session_id)
-    )
-    return state
-
-
 @router.post("/sign/finalize", response_model=EcdsaSignFinalizeResponse)
 async def sign_finalize(
     body: EcdsaSignFinalizeRequest, claims: ThresholdEcdsa, ctx: Ctx
@@ -878,27 +869,11 @@ def _sign_finalize(
     client_share = decode(body.client_signature_share)
     if not 0 < int.from_bytes(client_share, "big") < GROUP.order:
         raise InvalidBody("clientSignatureShare: a scalar in [1, n), 32 bytes big-endian")
-
-    def in_scope(record: SessionRecord) -> None:
-        state = _open_sign_state(ctx, record.data, body.signing_session_id)
-        if (
-            state["user"] != claims.user_id
-            or state["key"] != key_id
-            or state["session"] != claims.session_id
-        ):
-            raise ScopeMismatchError("this signing session belongs to another session or key")
-
-    try:
-        # Taken only if it is this caller's signing session (another's is left alone).
-        taken = ctx.store.sessions.take_checked(SIGN_KIND, body.signing_session_id, in_scope)
-    except NotFoundError:
-        raise NotFoundError(
-            "unknown signingSessionId: it was finalized already, has expired or was never "
-            "issued; run sign/init again"
-        ) from None
+    state = take_signing_session(
+        ctx, scheme_of(ctx), claims, SIGN_KIND, body.signing_session_id, key_id
+    )
     # From here on the signing session is spent, whatever happens: a refusal keeps the take.
     try:
-        state = _open_sign_state(ctx, taken.data, body.signing_session_id)
         presignature_id = str(state["presignatureId"])
         # The single-winner consumption, durable before the signature leaves (sign_finalize).
         consumed = ctx.store.presignatures.consume(key_id, presignature_id)

@@ -93,14 +93,12 @@ from cosigner.server.threshold import (
     load_user_key,
     relayer_key_id,
     take_mpc_session,
+    take_signing_session,
 )
 from cosigner.store import (
     AlreadyExistsError,
     CommitAndRaise,
     KeyRecord,
-    NotFoundError,
-    ScopeMismatchError,
-    SessionRecord,
 )
 
 RELAYER_KEY_CACHE_SIZE: Final = 4096
@@ -402,14 +400,6 @@ def _sign_init(
     )
 
 
-def _open_state(ctx: ServerContext, blob: bytes, signing_session_id: str) -> dict[str, Any]:
-    _, cipher = scheme_of(ctx).secrets()
-    state: dict[str, Any] = json.loads(
-        cipher.open(blob, kind=SIGN_KIND, record_id=signing_session_id)
-    )
-    return state
-
-
 @router.post("/sign/finalize", response_model=SignFinalizeResponse)
 async def sign_finalize(
     body: SignFinalizeRequest, claims: ThresholdEd25519, ctx: Ctx
@@ -436,28 +426,12 @@ def _sign_finalize(
     client_share = frost.SignatureShare(
         SUITE, GROUP.decode_scalar(decode(body.client_signature_share))
     )
-
-    def in_scope(record: SessionRecord) -> None:
-        state = _open_state(ctx, record.data, body.signing_session_id)
-        if (
-            state["user"] != claims.user_id
-            or state["key"] != body.relayer_key_id
-            or state["session"] != claims.session_id
-        ):
-            raise ScopeMismatchError("this signing session belongs to another session or key")
-
-    try:
-        # The single-winner consumption of the relayer's nonces, if the session is this
-        # caller's (another's is left alone); durable when this unit commits.
-        taken = ctx.store.sessions.take_checked(SIGN_KIND, body.signing_session_id, in_scope)
-    except NotFoundError:
-        raise NotFoundError(
-            "unknown signingSessionId: it was finalized already, has expired or was never "
-            "issued; run sign/init again"
-        ) from None
+    # The single-winner consumption of the relayer's nonces, durable when this unit commits.
+    state = take_signing_session(
+        ctx, scheme, claims, SIGN_KIND, body.signing_session_id, body.relayer_key_id
+    )
     # From here on the nonces are spent, whatever happens: a refusal keeps the take.
     try:
-        state = _open_state(ctx, taken.data, body.signing_session_id)
         key = load_user_key(ctx, scheme, claims.user_id, body.relayer_key_id)
         relayer = stored_relayer_key(master, key)
         message = b64u_decode(state["message"])
