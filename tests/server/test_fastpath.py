@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from starlette.requests import Request
 
 from cosigner import frost
 from cosigner.client import CosignerClient, KeyHandle
+from cosigner.client.ecdsa import signature_share
 from cosigner.client.http import b64u, bearer, unb64u
 from cosigner.groups import ED25519
 from cosigner.server import create_app
@@ -333,6 +335,186 @@ def test_a_frost_signature_through_the_fast_path(
     assert fast[0].json()["intentDigest"] is None and "uiModel" in fast[0].json()
 
 
+def commitments_json(commitments: frost.SigningCommitments) -> dict[str, str]:
+    return {
+        "hiding": b64u(commitments.hiding.to_bytes()),
+        "binding": b64u(commitments.binding.to_bytes()),
+    }
+
+
+def frost_sign_opened(server: Server, key: ClientKey, token: str) -> list[httpx.Response]:
+    """authorize with signInit, then sign/finalize, by hand; checks the Ed25519 signature."""
+    headers = bearer(token)
+    nonces, commitments = frost.commit(key.package)
+    authorized = server.client.post(
+        f"{ED}/authorize",
+        json={
+            "relayerKeyId": key.relayer_key_id,
+            "signingDigest": b64u(MESSAGE),
+            "signInit": {"clientCommitments": commitments_json(commitments)},
+        },
+        headers=headers,
+    )
+    assert authorized.status_code == 200, authorized.text
+    init = authorized.json()["signInit"]
+    relayer_commitments = frost.SigningCommitments(
+        SUITE,
+        ED25519.decode_element(unb64u(init["relayerCommitments"]["hiding"])),
+        ED25519.decode_element(unb64u(init["relayerCommitments"]["binding"])),
+    )
+    package = frost.SigningPackage(SUITE, {1: commitments, 2: relayer_commitments}, MESSAGE)
+    share = frost.sign(package, nonces, key.package)
+    final = server.client.post(
+        f"{ED}/sign/finalize",
+        json={
+            "signingSessionId": init["signingSessionId"],
+            "relayerKeyId": key.relayer_key_id,
+            "clientSignatureShare": b64u(ED25519.encode_scalar(share.share)),
+        },
+        headers=headers,
+    )
+    assert final.status_code == 200, final.text
+    signature = unb64u(final.json()["signature"])
+    Ed25519PublicKey.from_public_bytes(key.public_key).verify(signature, MESSAGE)
+    return [authorized, final]
+
+
+def test_a_frost_signature_opened_in_authorize_through_the_fast_path(
+    pair: Pair, wallet: SoftWallet, key: ClientKey
+) -> None:
+    fast = frost_sign_opened(pair.fast, key, ed_token(wallet, key))
+    assert pair.served == [f"{ED}/authorize", f"{ED}/sign/finalize"]
+    slow = frost_sign_opened(pair.slow, key, ed_token(wallet, key))
+    assert len(pair.served) == 2
+    for f, s in zip(fast, slow, strict=True):
+        assert_same(f, s)
+    # The same answer FastAPI gives, field for field, signInit's too.
+    granted = fast[0].json()
+    assert list(granted) == list(slow[0].json())
+    assert list(granted["signInit"]) == list(slow[0].json()["signInit"])
+    assert granted["mpcSessionId"] is None and slow[0].json()["mpcSessionId"] is None
+    assert granted["remainingUses"] == slow[0].json()["remainingUses"] == 19
+
+
+def test_an_ecdsa_signature_opened_in_authorize_by_hand(
+    pair: Pair, wallet: SoftWallet, ecdsa_key: KeyHandle
+) -> None:
+    client = wallet.client
+    assert client.refill_presignatures(ecdsa_key, 2) == 2
+    digest = hashlib.sha256(b"pay carol 2 coins").digest()
+    answers = []
+    for server in (pair.fast, pair.slow):
+        token = ec_token(wallet, ecdsa_key)
+        entropy = os.urandom(32)
+        body = {
+            "relayerKeyId": ecdsa_key.relayer_key_id,
+            "signingDigest": b64u(digest),
+            "signInit": {"clientEntropy": b64u(entropy)},
+        }
+        authorized = server.client.post(f"{EC}/authorize", json=body, headers=bearer(token))
+        assert authorized.status_code == 200, authorized.text
+        init = authorized.json()["signInit"]
+        presignature = client._take_half(ecdsa_key, init["presignatureId"])
+        assert presignature is not None
+        share = signature_share(
+            presignature,
+            key_id=ecdsa_key.relayer_key_id,
+            signing_session_id=init["signingSessionId"],
+            digest=digest,
+            client_entropy=entropy,
+            relayer_entropy=unb64u(init["relayerEntropy"]),
+        )
+        final = server.client.post(
+            f"{EC}/sign/finalize",
+            json={
+                "signingSessionId": init["signingSessionId"],
+                "relayerKeyId": ecdsa_key.relayer_key_id,
+                "clientSignatureShare": b64u(share),
+            },
+            headers=bearer(token),
+        )
+        assert final.status_code == 200, final.text
+        signature = unb64u(final.json()["signature"])
+        recovered = PublicKey.from_signature_and_message(signature, digest, hasher=None)
+        assert recovered.format() == ecdsa_key.public_key
+        answers.append([authorized, final])
+    assert pair.served == [f"{EC}/authorize", f"{EC}/sign/finalize"]
+    fast, slow = answers
+    for f, s in zip(fast, slow, strict=True):
+        assert_same(f, s)
+    assert list(fast[0].json()["signInit"]) == list(slow[0].json()["signInit"])
+
+
+def test_sign_init_refusals_in_authorize(
+    pair: Pair, wallet: SoftWallet, key: ClientKey, ecdsa_key: KeyHandle
+) -> None:
+    """Refused authorize bodies with signInit answer alike, and spend nothing on either app."""
+    ed, ec = bearer(ed_token(wallet, key)), bearer(ec_token(wallet, ecdsa_key))
+    point = b64u(ED25519.base_mul(3).to_bytes())
+    identity = b64u(b"\x01" + bytes(31))
+    ed_body = {"relayerKeyId": key.relayer_key_id, "signingDigest": b64u(MESSAGE)}
+    ec_body = {"relayerKeyId": ecdsa_key.relayer_key_id, "signingDigest": b64u(MESSAGE)}
+    entropy = b64u(bytes(range(32)))
+    cases: list[tuple[str, dict[str, Any], dict[str, str], tuple[int, str]]] = [
+        (
+            ED,
+            {**ed_body, "signInit": {"clientCommitments": {"hiding": identity, "binding": point}}},
+            ed,
+            (400, "identity_element"),
+        ),
+        (
+            ED,
+            {
+                **ed_body,
+                "signInit": {"clientCommitments": {"hiding": point, "binding": point, "x": 1}},
+            },
+            ed,
+            (400, "invalid_body"),
+        ),
+        (ED, {**ed_body, "signInit": {"clientEntropy": entropy}}, ed, (400, "invalid_body")),
+        (EC, {**ec_body, "signInit": {"clientEntropy": entropy}}, ec, (503, "pool_empty")),
+        (
+            EC,
+            {**ec_body, "signInit": {"clientEntropy": entropy, "presignatureId": "ab" * 32}},
+            ec,
+            (503, "pool_empty"),
+        ),
+        (EC, {**ec_body, "signInit": {"clientEntropy": entropy[:-2]}}, ec, (400, "invalid_body")),
+        (
+            EC,
+            {**ec_body, "signInit": {"clientEntropy": entropy, "unknown": True}},
+            ec,
+            (400, "invalid_body"),
+        ),
+        (
+            EC,
+            {
+                "relayerKeyId": ecdsa_key.relayer_key_id,
+                "intent": {"chain": "evm", "kind": "personal_sign", "payload": {"message": "hi"}},
+                "intentDigest": b64u(bytes(32)),
+                "signInit": {"clientEntropy": entropy},
+            },
+            ec,
+            (400, "intent_digest_mismatch"),
+        ),
+        (EC, {**ec_body, "signInit": {"clientEntropy": entropy}}, ed, (401, "unauthorized")),
+    ]
+    for prefix, body, headers, expected in cases:
+        response = same(pair, "POST", f"{prefix}/authorize", json=body, headers=headers)
+        assert error_of(response) == expected, body
+    # Nothing above spent a use (each case went to both apps): 19 left after the next one.
+    for prefix, body, headers in ((ED, ed_body, ed), (EC, ec_body, ec)):
+        granted = pair.fast.client.post(f"{prefix}/authorize", json=body, headers=headers)
+        assert granted.json()["remainingUses"] == 19, granted.text
+    # An exhausted session refuses signInit alike.
+    spent = bearer(str(wallet.session(key, maxUses=1)["sessionToken"]))
+    granted = pair.fast.client.post(f"{ED}/authorize", json=ed_body, headers=spent)
+    assert granted.json()["remainingUses"] == 0, granted.text
+    opened = {**ed_body, "signInit": {"clientCommitments": {"hiding": point, "binding": point}}}
+    response = same(pair, "POST", f"{ED}/authorize", json=opened, headers=spent)
+    assert error_of(response) == (401, "session_exhausted")
+
+
 class Recorder:
     """The fast routes' answers an HTTP client saw, in order."""
 
@@ -362,7 +544,8 @@ def test_an_ecdsa_signature_through_the_fast_path(
         assert recovered.format() == key.public_key
         answers.append(recorder.responses)
     fast, slow = answers
-    paths = [f"{EC}/authorize", f"{EC}/sign/init", f"{EC}/sign/finalize"]
+    # The SDK opens the signing session in authorize (signInit): two requests.
+    paths = [f"{EC}/authorize", f"{EC}/sign/finalize"]
     assert [r.request.url.path for r in fast] == paths
     assert pair.served == [r.request.url.path for r in fast]
     for f, s in zip(fast, slow, strict=True):
@@ -704,6 +887,7 @@ _FIELDS = st.sampled_from(
         "intent",
         "intentDigest",
         "signRequestIndex",
+        "signInit",
         "hiding",
         "binding",
         "payload",
@@ -730,7 +914,14 @@ def _encode(value: Any, style: int) -> bytes:
     style=st.integers(0, 2),
     raw=st.none() | st.binary(max_size=30),
     route=st.sampled_from(
-        [f"{ED}/sign/init", f"{ED}/sign/finalize", f"{EC}/sign/init", f"{EC}/sign/finalize"]
+        [
+            f"{ED}/authorize",
+            f"{ED}/sign/init",
+            f"{ED}/sign/finalize",
+            f"{EC}/authorize",
+            f"{EC}/sign/init",
+            f"{EC}/sign/finalize",
+        ]
     ),
 )
 @settings(
@@ -765,6 +956,8 @@ def test_the_json_parser_agrees_with_json_loads(body: dict[str, Any]) -> None:
     raw = json.dumps(body, allow_nan=True).encode()
     for model in (
         AuthorizeRequest,
+        ed25519_routes.Ed25519AuthorizeRequest,
+        ecdsa_routes.EcdsaAuthorizeRequest,
         ed25519_routes.SignInitRequest,
         ecdsa_routes.EcdsaSignInitRequest,
         ecdsa_routes.EcdsaSignFinalizeRequest,
@@ -829,3 +1022,8 @@ def test_a_wallet_signs_against_the_fast_app(pair: Pair) -> None:
     signature = wallet.sign(token, key, MESSAGE, granted["mpcSessionId"])
     Ed25519PublicKey.from_public_bytes(key.public_key).verify(signature, MESSAGE)
     assert pair.served[-3:] == [f"{ED}/authorize", f"{ED}/sign/init", f"{ED}/sign/finalize"]
+    # The client's own signing opens the signing session in authorize: two requests.
+    signature = wallet.client.sign_digest(key.handle(), MESSAGE)
+    Ed25519PublicKey.from_public_bytes(key.public_key).verify(signature, MESSAGE)
+    assert pair.served[-2:] == [f"{ED}/authorize", f"{ED}/sign/finalize"]
+    assert len(pair.served) == 5

@@ -7,19 +7,28 @@ another PRF output (PRF/key mismatch), an exhausted session, and cross-user
 and cross-key scope. Then the presign session's own rules (stale version,
 stage regression, cross-scope reuse, TTL, sealed state, abort) and the
 presignature's single use through a failure, a crash and a retry.
+
+``authorize`` with ``signInit`` (the SDK's two-request signing) opens the
+signing session ``sign/init`` would open: each invariant that applies to it
+is checked beside its three-request analogue (a single-use, scoped signing
+session; ``pool_empty`` and refused bodies or intents spending no use and
+reserving nothing; exhaustion).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from coincurve import PrivateKey, PublicKey
 from eth_account import Account
-from server_support import ORIGIN, RP_ID, Server, ServerFactory, error_of
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from server_support import ORIGIN, RP_ID, FakeClock, Server, ServerFactory, error_of
 
 from cosigner.client import ApiError, CosignerClient, KeyHandle, KeyMismatchError
 from cosigner.client.ecdsa import ClientPresign, signature_share
@@ -36,9 +45,11 @@ from cosigner.keys import (
 )
 from cosigner.protocol import Message
 from cosigner.server import Secret, SettingsError
+from cosigner.server.intents import intent_digest
 from cosigner.server.routes import ecdsa as ecdsa_routes
 from cosigner.server.threshold import relayer_key_id
 from cosigner.store import PoolEmptyError, PresignatureStatus, PresignStage
+from cosigner.store.sqlite import SqliteStore
 from cosigner.testing import SoftAuthenticator
 
 DIGEST = hashlib.sha256(b"pay bob 1 coin, nonce 7").digest()
@@ -98,6 +109,40 @@ def check_ecdsa(key: KeyHandle, digest: bytes, signature: bytes) -> None:
     assert int.from_bytes(signature[32:64], "big") <= N // 2
     vrs = (signature[64], int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:64]))
     assert Account._recover_hash(digest, vrs=vrs) == key.address
+
+
+def combined_body(key: KeyHandle, digest: bytes = DIGEST, **sign_init: Any) -> dict[str, Any]:
+    """An authorize body carrying ``signInit``: the use spent on a signing session at once."""
+    return {
+        "relayerKeyId": key.relayer_key_id,
+        "signingDigest": b64u(digest),
+        "signInit": {"clientEntropy": b64u(os.urandom(32)), **sign_init},
+    }
+
+
+def combined_share(
+    client: CosignerClient,
+    key: KeyHandle,
+    body: dict[str, Any],
+    granted: dict[str, Any],
+    digest: bytes = DIGEST,
+) -> bytes:
+    """The client's signature share for the signing session an authorize with signInit opened."""
+    init = granted["signInit"]
+    presignature = client._take_half(key, init["presignatureId"])
+    assert presignature is not None
+    return signature_share(
+        presignature,
+        key_id=key.relayer_key_id,
+        signing_session_id=init["signingSessionId"],
+        digest=digest,
+        client_entropy=unb64u(body["signInit"]["clientEntropy"]),
+        relayer_entropy=unb64u(init["relayerEntropy"]),
+    )
+
+
+def audit_kinds(server: Server) -> list[str]:
+    return [e.kind for e in server.store.audit.entries(limit=1000)]
 
 
 # -- keygen --------------------------------------------------------------------------------------
@@ -171,6 +216,55 @@ def test_sign_digest_verifies_as_ordinary_ecdsa(
     assert float(gauge.rsplit(" ", 1)[1]) == available
 
 
+def test_authorize_with_sign_init_then_finalize(
+    server: Server, client: CosignerClient, key: KeyHandle
+) -> None:
+    """Two requests: authorize opens the signing session sign/init would open; finalize signs."""
+    client.refill_presignatures(key, 1)
+    (pooled,) = list(client._halves[key.relayer_key_id])
+    session = client.connect_session(key)
+    before = len(audit_kinds(server))
+    body = combined_body(key)
+    response = post(server, "authorize", body, session.token)
+    assert response.status_code == 200, response.text
+    granted = response.json()
+    # No mpcSessionId: the use was spent on the signing session instead.
+    assert granted.get("mpcSessionId") is None
+    assert granted["remainingUses"] == session.remaining_uses - 1 == 19
+    assert server.store.auth_sessions.get(session.session_id).remaining_uses == 19
+    assert granted["signingDigest"] == b64u(DIGEST)
+    init = granted["signInit"]
+    assert set(init) == {"signingSessionId", "presignatureId", "relayerEntropy", "expiresAt"}
+    assert init["presignatureId"] == pooled and granted["expiresAt"] == init["expiresAt"]
+    assert len(unb64u(init["relayerEntropy"])) == 32
+    pool = server.store.presignatures
+    assert pool.status(key.relayer_key_id, pooled) is PresignatureStatus.RESERVED
+    entries = server.store.audit.entries(limit=1000)
+    assert [e.kind for e in entries[before:]] == ["authorize"]
+    authorized = entries[-1].data_json()
+    assert authorized["sessionId"] == session.session_id
+    assert authorized["signingDigestSha256"] == hashlib.sha256(DIGEST).hexdigest()
+
+    share = combined_share(client, key, body, granted)
+    final = _finalize(server, key, session.token, init, share)
+    assert final.status_code == 200, final.text
+    signature = unb64u(final.json()["signature"])
+    check_ecdsa(key, DIGEST, signature)
+    assert final.json()["signingDigest"] == b64u(DIGEST)
+    entries = server.store.audit.entries(limit=1000)
+    assert [e.kind for e in entries[before:]] == ["authorize", "signature"]
+    signed = entries[-1].data_json()
+    assert (signed["presignatureId"], signed["sessionId"]) == (pooled, session.session_id)
+    assert signed["signature"] == b64u(signature)
+    assert server.store.audit.verify_chain() == len(entries)
+    assert pool.status(key.relayer_key_id, pooled) is PresignatureStatus.CONSUMED
+    # The signing session is single-use, as one sign/init opens.
+    assert error_of(_finalize(server, key, session.token, init, share)) == (404, "not_found")
+    metrics = server.client.get("/metrics").text
+    assert 'cosigner_signatures_total{scheme="ecdsa"} 1.0' in metrics
+    assert 'route="/threshold-ecdsa/sign/init"' not in metrics
+
+
 def test_evm_and_tempo_transactions_by_intent(
     server: Server, client: CosignerClient, key: KeyHandle
 ) -> None:
@@ -202,6 +296,59 @@ def test_evm_and_tempo_transactions_by_intent(
     assert tempo.extra["from"] == key.address
     intents = [e.data_json() for e in server.store.audit.entries() if e.kind == "authorize"]
     assert [i.get("chain") for i in intents] == ["evm", "tempo"]
+
+
+def test_sign_init_in_an_authorize_by_intent(
+    server: Server, client: CosignerClient, key: KeyHandle
+) -> None:
+    transaction = {
+        "from": key.address,
+        "chainId": 1,
+        "nonce": 3,
+        "maxFeePerGas": 10**10,
+        "maxPriorityFeePerGas": 10**9,
+        "gas": 21000,
+        "to": "0x000000000000000000000000000000000000bEEF",
+        "value": 5,
+    }
+    intent = client.build_intent("evm", "transaction", transaction)
+    (request,) = intent.sign_requests
+    digest = request.message
+    client.refill_presignatures(key, 1)
+    session = client.connect_session(key, max_uses=2)
+    body = {
+        "relayerKeyId": key.relayer_key_id,
+        "intent": {"chain": "evm", "kind": "transaction", "payload": transaction},
+        "intentDigest": b64u(intent_digest(intent)),
+        "signInit": {"clientEntropy": b64u(os.urandom(32))},
+    }
+    # A wrong intent digest is refused before the use is spent or a presignature reserved.
+    wrong = {**body, "intentDigest": b64u(bytes(32))}
+    assert error_of(post(server, "authorize", wrong, session.token)) == (
+        400,
+        "intent_digest_mismatch",
+    )
+    pool = server.store.presignatures
+    assert server.store.auth_sessions.get(session.session_id).remaining_uses == 2
+    assert pool.available(key.relayer_key_id) == 1
+    assert "authorize" not in audit_kinds(server)
+
+    response = post(server, "authorize", body, session.token)
+    assert response.status_code == 200, response.text
+    granted = response.json()
+    assert granted.get("mpcSessionId") is None and granted["remainingUses"] == 1
+    assert granted["signingDigest"] == b64u(digest)
+    assert granted["intentDigest"] == body["intentDigest"]
+    assert granted["uiModel"]["chain"] == "evm"
+    share = combined_share(client, key, body, granted, digest)
+    final = _finalize(server, key, session.token, granted["signInit"], share)
+    assert final.status_code == 200, final.text
+    signature = unb64u(final.json()["signature"])
+    check_ecdsa(key, digest, signature)
+    raw = intent.finalize([signature]).raw
+    assert raw is not None and Account.recover_transaction(raw) == key.address
+    (entry,) = [e.data_json() for e in server.store.audit.entries() if e.kind == "authorize"]
+    assert (entry["chain"], entry["intentDigest"]) == ("evm", body["intentDigest"])
 
 
 def test_authorize_takes_32_byte_digests_only(
@@ -572,7 +719,121 @@ def test_pool_empty_is_recovered_by_the_sdk(
     server.store.presignatures.discard(key.relayer_key_id, gone)
     check_ecdsa(key, DIGEST, client.sign_digest(key, DIGEST))
     assert gone not in client._halves[key.relayer_key_id]
-    assert 'route="/threshold-ecdsa/sign/init",status="503"' in server.client.get("/metrics").text
+    # One signature, one use: the refused authorize spent none.
+    assert client._sessions[key.relayer_key_id].remaining_uses == 19
+    # The SDK reserves in authorize (signInit): pool_empty came from there, spending no use.
+    metrics = server.client.get("/metrics").text
+    assert 'route="/threshold-ecdsa/authorize",status="503"' in metrics
+    assert 'route="/threshold-ecdsa/sign/init"' not in metrics
+
+
+def test_pool_empty_at_authorize_spends_no_use(
+    server: Server, client: CosignerClient, key: KeyHandle
+) -> None:
+    """signInit reserves before the use is spent: pool_empty leaves the use, refill, retry."""
+    session = client.connect_session(key, max_uses=2)
+
+    def remaining() -> int:
+        return server.store.auth_sessions.get(session.session_id).remaining_uses
+
+    body = combined_body(key)
+    assert error_of(post(server, "authorize", body, session.token)) == (503, "pool_empty")
+    assert remaining() == 2
+    assert client.refill_presignatures(key, 2) == 2
+    pool = server.store.presignatures
+    # A presignature the relayer does not have: pool_empty as well, and nothing reserved.
+    unknown = combined_body(key, presignatureId="ab" * 32)
+    assert error_of(post(server, "authorize", unknown, session.token)) == (503, "pool_empty")
+    assert remaining() == 2 and pool.available(key.relayer_key_id) == 2
+    assert "authorize" not in audit_kinds(server)
+    # The same request again, once refilled.
+    response = post(server, "authorize", body, session.token)
+    assert response.status_code == 200, response.text
+    granted = response.json()
+    assert granted["remainingUses"] == 1 == remaining()
+    assert pool.available(key.relayer_key_id) == 1
+    share = combined_share(client, key, body, granted)
+    final = _finalize(server, key, session.token, granted["signInit"], share)
+    assert final.status_code == 200, final.text
+    check_ecdsa(key, DIGEST, unb64u(final.json()["signature"]))
+    assert audit_kinds(server).count("authorize") == 1
+
+
+def test_invalid_sign_init_bodies_are_refused_and_spend_nothing(
+    server: Server, client: CosignerClient, key: KeyHandle
+) -> None:
+    client.refill_presignatures(key, 1)
+    session = client.connect_session(key)
+    entropy = b64u(os.urandom(32))
+    commitments = {"hiding": entropy, "binding": entropy}
+    for sign_init in (
+        {"clientEntropy": entropy, "extra": 1},
+        {"clientEntropy": b64u(os.urandom(31))},
+        {"clientEntropy": b64u(os.urandom(33))},
+        {"clientEntropy": entropy[:-1] + "+"},
+        {"clientEntropy": 7},
+        {},
+        {"clientEntropy": entropy, "presignatureId": "AB" * 32},
+        {"clientEntropy": entropy, "presignatureId": "ab" * 31},
+        {"clientEntropy": entropy, "mpcSessionId": "m"},  # sign/init's own fields: not here
+        {"clientCommitments": commitments},  # the Ed25519 signInit
+        [entropy],
+        "signInit",
+    ):
+        body = {**combined_body(key), "signInit": sign_init}
+        response = post(server, "authorize", body, session.token)
+        assert error_of(response) == (400, "invalid_body"), sign_init
+        assert response.json()["message"].startswith("signInit"), response.text
+    # sign/init's fields beside signInit are refused too.
+    beside = {**combined_body(key), "clientEntropy": entropy}
+    assert error_of(post(server, "authorize", beside, session.token)) == (400, "invalid_body")
+    assert server.store.auth_sessions.get(session.session_id).remaining_uses == 20
+    assert server.store.presignatures.available(key.relayer_key_id) == 1
+    assert "authorize" not in audit_kinds(server)
+
+
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.text(max_size=70)
+    | st.binary(max_size=40).map(b64u)
+    | st.sampled_from(["ab" * 32, "AB" * 32, "0" * 64]),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@given(
+    sign_init=st.fixed_dictionaries(
+        {},
+        optional={
+            "clientEntropy": st.binary(min_size=31, max_size=33).map(b64u) | _JSON,
+            "presignatureId": st.none()
+            | st.text(alphabet="0123456789abcdef", min_size=63, max_size=65)
+            | _JSON,
+            "clientCommitments": _JSON,
+            "x": _JSON,
+        },
+    )
+    | _JSON.filter(lambda value: value is not None)  # null is no signInit: a plain authorize
+)
+@settings(
+    max_examples=80,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+def test_any_sign_init_is_refused_cleanly_and_spends_nothing(
+    server: Server, client: CosignerClient, key: KeyHandle, sign_init: Any
+) -> None:
+    """With an empty pool, no signInit spends a use: invalid_body or pool_empty, never a 500."""
+    session = client.connect_session(key, max_uses=1)
+    body = {**combined_body(key), "signInit": sign_init}
+    outcome = error_of(post(server, "authorize", body, session.token))
+    assert outcome in {(400, "invalid_body"), (503, "pool_empty")}, sign_init
+    assert server.store.auth_sessions.get(session.session_id).remaining_uses == 1
 
 
 def test_prf_key_mismatch(server: Server, client: CosignerClient, key: KeyHandle) -> None:
@@ -605,6 +866,51 @@ def test_session_exhaustion(server: Server, client: CosignerClient, key: KeyHand
     assert error_of(post(server, "authorize", body, token)) == (401, "session_exhausted")
     # Presigning spends no uses.
     assert Presigning(server, key, token).session_id
+
+
+def test_session_exhaustion_with_sign_init(
+    server: Server, client: CosignerClient, key: KeyHandle
+) -> None:
+    client.refill_presignatures(key, 3)
+    token = token_for(client, key, max_uses=2)
+    for remaining in (1, 0):
+        response = post(server, "authorize", combined_body(key), token)
+        assert response.status_code == 200, response.text
+        assert response.json()["remainingUses"] == remaining
+    assert error_of(post(server, "authorize", combined_body(key), token)) == (
+        401,
+        "session_exhausted",
+    )
+    assert audit_kinds(server).count("authorize") == 2
+
+
+@pytest.mark.parametrize(
+    "backend",
+    [
+        "sqlite",
+        "memory",
+    ],
+)
+def test_a_refused_use_reserves_no_presignature(
+    make_server: ServerFactory, clock: FakeClock, tmp_path: Path, backend: str
+) -> None:
+    store = SqliteStore(tmp_path / "refused.db", clock=clock) if backend == "sqlite" else None
+    server = make_server(store=store)
+    try:
+        client = new_client(server)
+        key = client.keygen("ecdsa")
+        client.refill_presignatures(key, 2)
+        token = token_for(client, key, max_uses=1)
+        assert post(server, "authorize", combined_body(key), token).status_code == 200
+        pool = server.store.presignatures
+        assert pool.available(key.relayer_key_id) == 1
+        assert error_of(post(server, "authorize", combined_body(key), token)) == (
+            401,
+            "session_exhausted",
+        )
+        assert pool.available(key.relayer_key_id) == 1
+    finally:
+        server.store.close()
 
 
 def test_cross_user_scope(server: Server, client: CosignerClient, key: KeyHandle) -> None:
@@ -651,6 +957,48 @@ def test_cross_key_scope(server: Server, client: CosignerClient, key: KeyHandle)
     # The refusals spent no use.
     body["relayerKeyId"] = key.relayer_key_id
     assert post(server, "authorize", body, token).json()["remainingUses"] == 19
+
+
+def test_a_signing_session_from_authorize_is_scoped(
+    server: Server, client: CosignerClient, key: KeyHandle
+) -> None:
+    """Only the threshold session and key that opened it finalize it; refusals consume nothing."""
+    client.refill_presignatures(key, 1)
+    token = token_for(client, key)
+    body = combined_body(key)
+    granted = post(server, "authorize", body, token).json()
+    init = granted["signInit"]
+    share = combined_share(client, key, body, granted)
+    # Bob, naming his key or Alice's; nor can he open one on Alice's key.
+    bob = new_client(server, "bob")
+    bob_key = bob.keygen("ecdsa")
+    bob_token = token_for(bob, bob_key)
+    assert error_of(_finalize(server, bob_key, bob_token, init, share)) == (403, "scope_mismatch")
+    assert error_of(_finalize(server, key, bob_token, init, share)) == (403, "scope_mismatch")
+    stolen = combined_body(key)
+    assert error_of(post(server, "authorize", stolen, bob_token)) == (403, "scope_mismatch")
+    # Another threshold session of the same key.
+    second = token_for(client, key)
+    assert error_of(_finalize(server, key, second, init, share)) == (403, "scope_mismatch")
+    # Alice's second key (another client share), naming it or the first.
+    x_other = 24681357
+    other = server.client.post(
+        "/threshold-ecdsa/keygen",
+        json={"clientVerifyingShare": b64u(verifying_share(x_other))},
+        headers=bearer(client.app_token or ""),
+    ).json()
+    other_key = KeyHandle("ecdsa", other["relayerKeyId"], unb64u(other["publicKey"]), x_other)
+    other_token = token_for(client, other_key)
+    for named in (other_key, key):
+        assert error_of(_finalize(server, named, other_token, init, share)) == (
+            403,
+            "scope_mismatch",
+        )
+    pool = server.store.presignatures
+    assert pool.status(key.relayer_key_id, init["presignatureId"]) is PresignatureStatus.RESERVED
+    final = _finalize(server, key, token, init, share)
+    assert final.status_code == 200, final.text
+    check_ecdsa(key, DIGEST, unb64u(final.json()["signature"]))
 
 
 # -- the presignature is single-use, whatever happens -----------------------------------------

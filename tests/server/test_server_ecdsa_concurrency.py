@@ -3,6 +3,10 @@
 * 50 concurrent ``sign/init`` calls (each a presignature reservation) against
   a pool of 10 presignatures, spread over two instances: exactly 10 succeed,
   with 10 different presignatures, and 40 answer ``pool_empty``.
+* 20 concurrent ``authorize`` calls with ``signInit`` (each a use and a
+  reservation) on a threshold session of 3 uses, against a pool of 20:
+  exactly 3 open a signing session (3 different presignatures, each of which
+  then signs), 17 answer ``session_exhausted``, and those reserve nothing.
 * 50 concurrent, identical ``presign/step`` calls advancing one version of
   one presign session, spread over two instances: exactly one computation
   wins the compare-and-swap and every caller gets its answer (the others
@@ -32,10 +36,11 @@ from typing import Any
 
 import httpx
 import pytest
+from coincurve import PublicKey
 from server_support import ORIGIN, RP_ID, FakeClock, Server, ServerFactory
 
 from cosigner.client import CosignerClient, KeyHandle
-from cosigner.client.ecdsa import ClientPresign
+from cosigner.client.ecdsa import ClientPresign, signature_share
 from cosigner.client.http import b64u, bearer, unb64u
 from cosigner.ecdsa.two_party import client_key_share
 from cosigner.protocol import Message
@@ -207,6 +212,73 @@ def _spent(store: Store, mpc_session_id: str) -> bool:
     except LookupError:
         return True
     return False
+
+
+COMBINED_CALLS = 20
+USES = 3
+
+
+def test_three_uses_admit_three_of_twenty_authorizes_with_sign_init(
+    make_server: ServerFactory, two_stores: tuple[Store, Store]
+) -> None:
+    """signInit: of 20 concurrent authorizes on a 3-use session, 3 open a signing session.
+
+    The refused ones reserve nothing: the pool keeps all but the winners' three.
+    """
+    a, b, client, key = _two_servers(make_server, two_stores)
+    assert client.refill_presignatures(key, COMBINED_CALLS) == COMBINED_CALLS
+    session = client.connect_session(key, max_uses=USES)
+    digest = bytes(range(32))
+    entropies = [os.urandom(32) for _ in range(COMBINED_CALLS)]
+    calls = [
+        (
+            "/threshold-ecdsa/authorize",
+            {
+                "relayerKeyId": key.relayer_key_id,
+                "signingDigest": b64u(digest),
+                "signInit": {"clientEntropy": b64u(entropy)},
+            },
+            session.token,
+        )
+        for entropy in entropies
+    ]
+    responses = _race((a, b), calls)
+    outcomes = Counter("ok" if r.status_code == 200 else r.json()["code"] for r in responses)
+    assert outcomes == {"ok": USES, "session_exhausted": COMBINED_CALLS - USES}
+    won = [(r.json(), e) for r, e in zip(responses, entropies, strict=True) if r.status_code == 200]
+    assert sorted(g["remainingUses"] for g, _ in won) == list(range(USES))
+    assert all(g.get("mpcSessionId") is None for g, _ in won)
+    reserved = {g["signInit"]["presignatureId"] for g, _ in won}
+    assert len(reserved) == USES  # three different presignatures
+    assert a.store.auth_sessions.get(session.session_id).remaining_uses == 0
+    authorizations = [e for e in b.store.audit.entries(limit=1000) if e.kind == "authorize"]
+    assert len(authorizations) == USES
+    # Each winner finalizes its own signing session, on either instance.
+    for granted, entropy in won:
+        init = granted["signInit"]
+        presignature = client._take_half(key, init["presignatureId"])
+        assert presignature is not None
+        share = signature_share(
+            presignature,
+            key_id=key.relayer_key_id,
+            signing_session_id=init["signingSessionId"],
+            digest=digest,
+            client_entropy=entropy,
+            relayer_entropy=unb64u(init["relayerEntropy"]),
+        )
+        final = client.api.post(
+            "/threshold-ecdsa/sign/finalize",
+            {
+                "signingSessionId": init["signingSessionId"],
+                "relayerKeyId": key.relayer_key_id,
+                "clientSignatureShare": b64u(share),
+            },
+            session.token,
+        )
+        signature = unb64u(final["signature"])
+        recovered = PublicKey.from_signature_and_message(signature, digest, hasher=None)
+        assert recovered.format() == key.public_key
+    assert b.store.presignatures.available(key.relayer_key_id) == COMBINED_CALLS - USES
 
 
 def test_fifty_cas_advances_of_one_version_have_one_winner(

@@ -4,17 +4,25 @@ Invariants: a missing or expired threshold session, a token of the wrong
 kind, a digest other than the authorized one, a replayed mpcSessionId, a
 client share from another PRF output (PRF/key mismatch), an exhausted
 session, and cross-user and cross-key scope are all refused, each with its
-stable code.
+stable code. ``authorize`` with ``signInit`` (the client's commitments: the
+signing session opened at once, no mpcSessionId) is checked beside each
+three-request analogue.
 """
 
 from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
 
 import base58
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from server_support import RP_ID, Server, ServerFactory, error_of
 
+from cosigner import frost
 from cosigner.chains.solana import SolanaAdapter
 from cosigner.groups import ED25519
 from cosigner.keys import (
@@ -26,11 +34,13 @@ from cosigner.keys import (
 )
 from cosigner.server.intents import intent_digest
 from cosigner.server.routes.ed25519 import derive_relayer_key
+from cosigner.server.sessions import CLIENT_PARTICIPANT_ID, RELAYER_PARTICIPANT_ID
 from cosigner.server.threshold import relayer_key_id
 from cosigner.testing import ApiError, ClientKey, SoftWallet
-from cosigner.testing.wallet import b64u, bearer
+from cosigner.testing.wallet import b64u, bearer, unb64u
 
 MESSAGE = bytes(range(32))
+SUITE = frost.ciphersuite("ed25519")
 
 
 @pytest.fixture
@@ -53,8 +63,6 @@ def post(
 
 
 def sign_init_body(key: ClientKey, mpc_session_id: str, message: bytes) -> dict[str, object]:
-    from cosigner import frost
-
     _, commitments = frost.commit(key.package)
     return {
         "mpcSessionId": mpc_session_id,
@@ -71,6 +79,84 @@ def init(
     server: Server, key: ClientKey, mpc_session_id: str, message: bytes, token: str
 ) -> httpx.Response:
     return post(server, "sign/init", sign_init_body(key, mpc_session_id, message), token)
+
+
+def commitments_json(commitments: frost.SigningCommitments) -> dict[str, str]:
+    return {
+        "hiding": b64u(commitments.hiding.to_bytes()),
+        "binding": b64u(commitments.binding.to_bytes()),
+    }
+
+
+@dataclass
+class Opened:
+    """An authorize with signInit: the client's round one, and the relayer's answer."""
+
+    key: ClientKey
+    message: bytes
+    nonces: frost.SigningNonces
+    commitments: frost.SigningCommitments
+    response: httpx.Response
+    share: bytes | None = None
+
+    def client_share(self) -> bytes:
+        """Round two, once (the client's nonces are single-use too)."""
+        if self.share is None:
+            relayer = self.response.json()["signInit"]["relayerCommitments"]
+            relayer_commitments = frost.SigningCommitments(
+                SUITE,
+                ED25519.decode_element(unb64u(relayer["hiding"])),
+                ED25519.decode_element(unb64u(relayer["binding"])),
+            )
+            package = frost.SigningPackage(
+                SUITE,
+                {
+                    CLIENT_PARTICIPANT_ID: self.commitments,
+                    RELAYER_PARTICIPANT_ID: relayer_commitments,
+                },
+                self.message,
+            )
+            share = frost.sign(package, self.nonces, self.key.package)
+            self.share = ED25519.encode_scalar(share.share)
+        return self.share
+
+
+def authorize_and_open(
+    server: Server, key: ClientKey, token: str, message: bytes = MESSAGE, **body: object
+) -> Opened:
+    """authorize with signInit (the client's commitments), for ``message`` or ``body``'s intent."""
+    nonces, commitments = frost.commit(key.package)
+    binding: dict[str, object] = {} if "intent" in body else {"signingDigest": b64u(message)}
+    request = {
+        "relayerKeyId": key.relayer_key_id,
+        **binding,
+        "signInit": {"clientCommitments": commitments_json(commitments)},
+        **body,
+    }
+    response = post(server, "authorize", request, token)
+    return Opened(key, message, nonces, commitments, response)
+
+
+def finalize_opened(
+    server: Server, token: str, opened: Opened, *, key_id: str | None = None
+) -> httpx.Response:
+    """sign/finalize for the signing session authorize opened."""
+    body = {
+        "signingSessionId": opened.response.json()["signInit"]["signingSessionId"],
+        "relayerKeyId": key_id or opened.key.relayer_key_id,
+        "clientSignatureShare": b64u(opened.client_share()),
+    }
+    return post(server, "sign/finalize", body, token)
+
+
+def mint(wallet: SoftWallet, key: ClientKey, **options: object) -> tuple[str, str]:
+    """A threshold session: (token, session id)."""
+    minted = wallet.session(key, **options)
+    return str(minted["sessionToken"]), str(minted["sessionId"])
+
+
+def remaining_uses(server: Server, session_id: str) -> int:
+    return server.store.auth_sessions.get(session_id).remaining_uses
 
 
 # -- the happy path ------------------------------------------------------------------------
@@ -139,6 +225,47 @@ def test_audit_log_records_keygen_session_authorize_signature(
     assert server.store.audit.verify_chain() == len(kinds)
     signature_entry = next(e for e in server.store.audit.entries() if e.kind == "signature")
     assert signature_entry.subject == wallet.user_id
+
+
+def test_authorize_with_sign_init_then_finalize(
+    server: Server, wallet: SoftWallet, key: ClientKey
+) -> None:
+    """Two requests: authorize opens the signing session sign/init would open; finalize signs."""
+    token, session_id = mint(wallet, key)
+    before = len(server.store.audit.entries(limit=1000))
+    opened = authorize_and_open(server, key, token)
+    assert opened.response.status_code == 200, opened.response.text
+    granted = opened.response.json()
+    # No mpcSessionId: the use was spent on the signing session instead.
+    assert granted.get("mpcSessionId") is None
+    assert granted["remainingUses"] == 19 == remaining_uses(server, session_id)
+    assert granted["signingDigest"] == b64u(MESSAGE)
+    init = granted["signInit"]
+    assert set(init) == {"signingSessionId", "relayerCommitments", "expiresAt"}
+    assert granted["expiresAt"] == init["expiresAt"]
+    assert init["expiresAt"] - server.clock() == server.settings.signing_session_ttl_s * 1000
+    record = server.store.sessions.get("sign_ed25519", init["signingSessionId"])
+    assert record.data[0] == 1 and b"nonces" not in record.data  # sealed, as sign/init's
+    entries = server.store.audit.entries(limit=1000)
+    assert [e.kind for e in entries[before:]] == ["authorize"]
+    authorized = entries[-1].data_json()
+    assert authorized["sessionId"] == session_id
+    assert authorized["signingDigestSha256"] == hashlib.sha256(MESSAGE).hexdigest()
+
+    final = finalize_opened(server, token, opened)
+    assert final.status_code == 200, final.text
+    signature = unb64u(final.json()["signature"])
+    Ed25519PublicKey.from_public_bytes(key.public_key).verify(signature, MESSAGE)
+    entries = server.store.audit.entries(limit=1000)
+    assert [e.kind for e in entries[before:]] == ["authorize", "signature"]
+    signed = entries[-1].data_json()
+    assert (signed["sessionId"], signed["signature"]) == (session_id, b64u(signature))
+    assert server.store.audit.verify_chain() == len(entries)
+    # The signing session is single-use, as one sign/init opens.
+    assert error_of(finalize_opened(server, token, opened)) == (404, "not_found")
+    metrics = server.client.get("/metrics").text
+    assert 'cosigner_signatures_total{scheme="ed25519"} 1.0' in metrics
+    assert 'route="/threshold-ed25519/sign/init"' not in metrics
 
 
 def test_healthz_and_disabled_scheme(make_server: ServerFactory) -> None:
@@ -287,6 +414,94 @@ def test_stored_nonces_are_encrypted(server: Server, wallet: SoftWallet, key: Cl
     assert record.data[0] == 1 and b"nonces" not in record.data and MESSAGE not in record.data
 
 
+def test_bad_commitments_in_sign_init_spend_no_use(
+    server: Server, wallet: SoftWallet, key: ClientKey
+) -> None:
+    token, session_id = mint(wallet, key, maxUses=1)
+    good = ED25519.base_mul(5).to_bytes()
+    identity = b"\x01" + bytes(31)
+    for hiding, binding, code in (
+        (identity, good, "identity_element"),
+        (good, identity, "identity_element"),
+        (bytes(32), good, "invalid_element"),  # a point of small order
+        (good, b"\xff" * 32, "invalid_element"),  # not canonical
+    ):
+        body = {
+            "relayerKeyId": key.relayer_key_id,
+            "signingDigest": b64u(MESSAGE),
+            "signInit": {"clientCommitments": {"hiding": b64u(hiding), "binding": b64u(binding)}},
+        }
+        assert error_of(post(server, "authorize", body, token)) == (400, code)
+    assert remaining_uses(server, session_id) == 1
+    assert "authorize" not in [e.kind for e in server.store.audit.entries()]
+    # The use is still there for a good signature.
+    opened = authorize_and_open(server, key, token)
+    assert opened.response.json()["remainingUses"] == 0
+    assert finalize_opened(server, token, opened).status_code == 200
+
+
+def test_invalid_sign_init_bodies_are_refused_and_spend_nothing(
+    server: Server, wallet: SoftWallet, key: ClientKey
+) -> None:
+    token, session_id = mint(wallet, key)
+    point = b64u(ED25519.base_mul(5).to_bytes())
+    for sign_init in (
+        {"clientCommitments": {"hiding": point, "binding": point}, "extra": 1},
+        {"clientCommitments": {"hiding": point, "binding": point, "extra": 1}},
+        {"clientCommitments": {"hiding": point}},
+        {"clientCommitments": {"hiding": point, "binding": b64u(bytes(31))}},
+        {"clientCommitments": {"hiding": point, "binding": point[:-1] + "+"}},
+        {"clientCommitments": [point, point]},
+        {"clientEntropy": b64u(bytes(32))},  # the ECDSA signInit
+        {},
+        "signInit",
+    ):
+        body = {
+            "relayerKeyId": key.relayer_key_id,
+            "signingDigest": b64u(MESSAGE),
+            "signInit": sign_init,
+        }
+        response = post(server, "authorize", body, token)
+        assert error_of(response) == (400, "invalid_body"), sign_init
+        assert response.json()["message"].startswith("signInit"), response.text
+    assert remaining_uses(server, session_id) == 20
+
+
+_ELEMENTS = st.sampled_from(
+    [
+        b"\x01" + bytes(31),
+        bytes(32),
+        b"\xff" * 32,
+        b"\xec" + b"\xff" * 30 + b"\x7f",
+        ED25519.base_mul(7).to_bytes(),
+    ]
+) | st.binary(min_size=31, max_size=33)
+
+
+@given(
+    hiding=_ELEMENTS.map(b64u) | st.none() | st.integers() | st.text(max_size=50),
+    binding=_ELEMENTS.map(b64u),
+)
+@settings(
+    max_examples=80,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+def test_any_commitments_spend_a_use_only_when_accepted(
+    server: Server, wallet: SoftWallet, key: ClientKey, hiding: object, binding: str
+) -> None:
+    """Whatever the commitments: a 200 that spent one use, or a 400 that spent none."""
+    token, session_id = mint(wallet, key, maxUses=1)
+    body = {
+        "relayerKeyId": key.relayer_key_id,
+        "signingDigest": b64u(MESSAGE),
+        "signInit": {"clientCommitments": {"hiding": hiding, "binding": binding}},
+    }
+    response = post(server, "authorize", body, token)
+    assert response.status_code in (200, 400), response.text
+    assert remaining_uses(server, session_id) == (0 if response.status_code == 200 else 1)
+
+
 def test_session_exhaustion(server: Server, wallet: SoftWallet, key: ClientKey) -> None:
     token = session_token(wallet, key, maxUses=2)
     assert wallet.authorize(token, key, MESSAGE)["remainingUses"] == 1
@@ -294,6 +509,20 @@ def test_session_exhaustion(server: Server, wallet: SoftWallet, key: ClientKey) 
     with pytest.raises(ApiError) as caught:
         wallet.authorize(token, key, MESSAGE)
     assert (caught.value.status, caught.value.code) == (401, "session_exhausted")
+
+
+def test_session_exhaustion_with_sign_init(
+    server: Server, wallet: SoftWallet, key: ClientKey
+) -> None:
+    token, _ = mint(wallet, key, maxUses=2)
+    for remaining in (1, 0):
+        opened = authorize_and_open(server, key, token)
+        assert opened.response.status_code == 200, opened.response.text
+        assert opened.response.json()["remainingUses"] == remaining
+    assert error_of(authorize_and_open(server, key, token).response) == (
+        401,
+        "session_exhausted",
+    )
 
 
 def test_cross_user_scope(
@@ -344,6 +573,39 @@ def test_a_session_from_another_session_cannot_spend_its_mpc_id(
     assert error_of(response) == (403, "scope_mismatch")
 
 
+def test_a_signing_session_from_authorize_is_scoped(
+    server: Server, wallet: SoftWallet, other_wallet: SoftWallet, key: ClientKey
+) -> None:
+    """Only the threshold session and key that opened it finalize it; refusals take nothing."""
+    token, _ = mint(wallet, key)
+    opened = authorize_and_open(server, key, token)
+    assert opened.response.status_code == 200, opened.response.text
+    # Bob, naming his key or Alice's; nor can he open one on Alice's key.
+    other_key = other_wallet.keygen()
+    bob_token, _ = mint(other_wallet, other_key)
+    for key_id in (other_key.relayer_key_id, key.relayer_key_id):
+        response = finalize_opened(server, bob_token, opened, key_id=key_id)
+        assert error_of(response) == (403, "scope_mismatch")
+    stolen = authorize_and_open(server, key, bob_token).response
+    assert error_of(stolen) == (403, "scope_mismatch")
+    # Another threshold session of the same key.
+    second, _ = mint(wallet, key)
+    assert error_of(finalize_opened(server, second, opened)) == (403, "scope_mismatch")
+    # Alice's second key (another client share), naming it or the first.
+    share = ED25519.base_mul(24681357).to_bytes()
+    made = post(server, "keygen", {"clientVerifyingShare": b64u(share)}, wallet.app_token).json()
+    second_key = SoftWallet.client_key(made["relayerKeyId"], unb64u(made["publicKey"]), 24681357)
+    second_key_token, _ = mint(wallet, second_key)
+    for key_id in (second_key.relayer_key_id, key.relayer_key_id):
+        response = finalize_opened(server, second_key_token, opened, key_id=key_id)
+        assert error_of(response) == (403, "scope_mismatch")
+    # None of them took the nonces: Alice's finalize signs.
+    final = finalize_opened(server, token, opened)
+    assert final.status_code == 200, final.text
+    signature = unb64u(final.json()["signature"])
+    Ed25519PublicKey.from_public_bytes(key.public_key).verify(signature, MESSAGE)
+
+
 # -- chain intents ---------------------------------------------------------------------------
 
 
@@ -383,6 +645,28 @@ def test_intent_digest_mismatch(server: Server, wallet: SoftWallet, key: ClientK
     assert error_of(post(server, "authorize", request, token)) == (400, "intent_digest_mismatch")
     # A refused intent spends no use.
     assert wallet.authorize(token, key, MESSAGE)["remainingUses"] == 0
+
+
+def test_sign_init_in_an_authorize_by_intent(
+    server: Server, wallet: SoftWallet, key: ClientKey
+) -> None:
+    token, session_id = mint(wallet, key, maxUses=1)
+    body, intent = _solana_message_intent(key)
+    message = intent.sign_requests[0].message  # type: ignore[attr-defined]
+    digest = b64u(intent_digest(intent))  # type: ignore[arg-type]
+    wrong = authorize_and_open(server, key, token, intent=body, intentDigest=b64u(bytes(32)))
+    assert error_of(wrong.response) == (400, "intent_digest_mismatch")
+    assert remaining_uses(server, session_id) == 1  # a refused intent spends no use
+    opened = authorize_and_open(server, key, token, message, intent=body, intentDigest=digest)
+    assert opened.response.status_code == 200, opened.response.text
+    granted = opened.response.json()
+    assert granted.get("mpcSessionId") is None and granted["remainingUses"] == 0
+    assert granted["signingDigest"] == b64u(message) and granted["intentDigest"] == digest
+    assert granted["uiModel"]["chain"] == "solana"
+    final = finalize_opened(server, token, opened)
+    assert final.status_code == 200, final.text
+    finalized = intent.finalize([unb64u(final.json()["signature"])])  # type: ignore[attr-defined]
+    assert finalized.chain == "solana"
 
 
 def test_intent_of_another_algorithm_and_bad_payloads(

@@ -369,15 +369,18 @@ def test_a_kill_right_after_consume_never_allows_a_second_signature(
         _check_signature(key, digest, signature)
         assert a.process.wait(timeout=STOP_TIMEOUT_S) == -signal.SIGKILL
 
-        inits = [s for s in recorder.served("/sign/init") if s.status == 200]
+        # The SDK opens each signing session in authorize (signInit): no sign/init request.
+        assert not recorder.served("/sign/init")
+        inits = [s for s in recorder.served("/authorize") if s.status == 200]
         finals = recorder.served("/sign/finalize")
         assert len(inits) == 2 and len(finals) == 2
+        assert all("signInit" in s.body for s in inits)
         # The first finalize: A consumed and died; its repeat on B was refused.
         first, second = finals
         assert (first.first, first.retried, first.status) == (0, True, 404)
         assert (second.retried, second.status) == (True, 200)  # A refused: B signed
-        spent = str(inits[0].body["presignatureId"])
-        fresh = str(inits[1].body["presignatureId"])
+        spent = str(inits[0].body["signInit"]["presignatureId"])  # type: ignore[index]
+        fresh = str(inits[1].body["signInit"]["presignatureId"])  # type: ignore[index]
         assert spent != fresh
 
         # Any later try of the dead signing session is refused, on the live instance.

@@ -975,6 +975,61 @@ def test_group_is_one_transaction_on_sql_backends(harness: Harness) -> None:
         assert other.auth_sessions.get("ts-1").uses == 1
 
 
+def test_a_deferred_write_travels_with_its_transaction(harness: Harness) -> None:
+    """``Tx.defer`` (pipelined on PostgreSQL): committed with the group, or undone with it."""
+    if harness.name not in ("sqlite", "postgresql"):
+        pytest.skip("deferred statements are a SQL-backend feature")
+    store, other = harness.open(), harness.open()
+    backend = store._db  # type: ignore[attr-defined]
+    # A recorded audit entry is deferred: a group that fails after it takes it along.
+    with pytest.raises(RuntimeError), store.group():
+        store.audit.record("authorize", "alice")
+        store.sessions.put("mpc", "with-record", b"x", ttl_ms=60_000)
+        raise RuntimeError("the request failed after the record")
+    assert not _exists(other, "with-record")
+    assert other.audit.entries() == []
+    # A deferred write that fails fails the whole group, wherever its error surfaces.
+    with pytest.raises(Exception, match="cosigner_no_such_table"), store.group():
+        store.sessions.put("mpc", "before", b"x", ttl_ms=60_000)
+        with backend.scoped(write=True) as tx:
+            tx.defer("INSERT INTO cosigner_no_such_table (x) VALUES (%s)", (1,))
+        store.sessions.put("mpc", "after", b"x", ttl_ms=60_000)
+    assert not _exists(other, "before") and not _exists(other, "after")
+    # And one that succeeds commits with the group; the connection is fine afterwards.
+    with store.group():
+        store.audit.record("authorize", "bob")
+        store.sessions.put("mpc", "kept", b"x", ttl_ms=60_000)
+    assert _exists(other, "kept")
+    assert [e.subject for e in other.audit.entries()] == ["bob"]
+
+
+def test_release_puts_back_a_live_reservation_only(harness: Harness) -> None:
+    store, other = harness.open(), harness.open()
+    for i in range(3):
+        store.presignatures.put("key-1", f"p{i}", secret=SECRET, scheme="s")
+    first = store.presignatures.reserve("key-1")
+    assert first.presignature_id == "p0"
+    assert other.presignatures.available("key-1") == 2
+    # Put back, it is available again and, being the oldest, reserved first again.
+    assert store.presignatures.release("key-1", "p0") is True
+    assert other.presignatures.available("key-1") == 3
+    assert other.presignatures.release("key-1", "p0") is False  # not reserved any more
+    with pytest.raises(PresignatureUnavailableError):
+        store.presignatures.consume("key-1", "p0")
+    assert other.presignatures.reserve("key-1").presignature_id == "p0"
+    assert store.presignatures.consume("key-1", "p0").secret == SECRET
+    # Consumed, discarded, unknown or expired: left as it is.
+    assert store.presignatures.release("key-1", "p0") is False
+    store.presignatures.reserve("key-1", presignature_id="p1")
+    store.presignatures.discard("key-1", "p1")
+    assert store.presignatures.release("key-1", "p1") is False
+    assert store.presignatures.release("key-1", "never") is False
+    store.presignatures.reserve("key-1", presignature_id="p2", ttl_ms=1_000)
+    harness.clock.advance(1_000)
+    assert store.presignatures.release("key-1", "p2") is False
+    assert other.presignatures.available("key-1") == 0
+
+
 def test_audit_chain_holds_for_any_data_text(harness: Harness) -> None:
     # PostgreSQL finishes the entry hash in SQL; every byte must match the Python encoding.
     store = harness.open()

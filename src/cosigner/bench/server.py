@@ -10,11 +10,12 @@ key and keep-alive HTTP/1.1 connection, all on one asyncio event loop (a
 minimal HTTP/1.1 client: the clients share the machine's two cores with the
 server, so they must cost little). A full co-signature is what the SDK does:
 
-* FROST(Ed25519), two-party: ``authorize``, ``sign/init`` with the client's
-  commitments, the client's signature share, ``sign/finalize``, and the
-  client's check of the signature;
-* threshold ECDSA, two-party, from a pre-filled pool: ``authorize``,
-  ``sign/init`` naming a presignature whose client half the user holds, the
+* FROST(Ed25519), two-party: ``authorize`` carrying the client's
+  commitments in ``signInit`` (so it opens the signing session, as
+  ``sign/init`` would), the client's signature share, ``sign/finalize``, and
+  the client's check of the signature;
+* threshold ECDSA, two-party, from a pre-filled pool: ``authorize`` whose
+  ``signInit`` names a presignature whose client half the user holds, the
   client's signature share, ``sign/finalize``, and the client's recovery
   check. The pool is filled through the server's presign routes before
   anything is timed (that time is printed, not scored).
@@ -282,14 +283,19 @@ class User:
         self.token = str(minted["sessionToken"])
         self.uses = int(minted["remainingUses"])
 
-    async def authorize(self, digest: bytes) -> str:
+    async def authorize(self, digest: bytes, sign_init: dict[str, Any]) -> dict[str, Any]:
+        """``authorize`` with ``signInit``, as the SDK sends it: the signing session opened."""
         self.uses -= 1
         granted = await self.conn.post(
             f"{self.route}/authorize",
-            {"relayerKeyId": self.key.relayer_key_id, "signingDigest": _b64u(digest)},
+            {
+                "relayerKeyId": self.key.relayer_key_id,
+                "signingDigest": _b64u(digest),
+                "signInit": sign_init,
+            },
             self.token,
         )
-        return str(granted["mpcSessionId"])
+        return dict(granted["signInit"])
 
 
 def make_users(url: str, scheme: str, count: int) -> list[User]:
@@ -325,23 +331,18 @@ def fill_pools(users: Sequence[User], per_user: int) -> float:
 
 
 async def frost_cosign(user: User) -> None:
-    """Authorize, commit, sign, finalize and verify one FROST(Ed25519) co-signature."""
+    """Commit, authorize with the commitments, sign, finalize, verify: one FROST co-signature."""
     message = secrets.token_bytes(32)
-    mpc = await user.authorize(message)
     package = user.key.frost_package()
     nonces, commitments = frost.commit(package)
-    init = await user.conn.post(
-        "/threshold-ed25519/sign/init",
+    init = await user.authorize(
+        message,
         {
-            "mpcSessionId": mpc,
-            "relayerKeyId": user.key.relayer_key_id,
-            "signingDigest": _b64u(message),
             "clientCommitments": {
                 "hiding": _b64u(commitments.hiding.to_bytes()),
                 "binding": _b64u(commitments.binding.to_bytes()),
-            },
+            }
         },
-        user.token,
     )
     relayer = init["relayerCommitments"]
     group = _SUITE.group
@@ -371,7 +372,7 @@ async def frost_cosign(user: User) -> None:
 
 
 async def ecdsa_cosign(user: User) -> None:
-    """Authorize, reserve a held presignature, share, finalize and check one ECDSA co-signature."""
+    """Authorize reserving a held presignature, share, finalize, check: one ECDSA co-signature."""
     from cosigner.client.ecdsa import signature_share
 
     client, key = user.client, user.key
@@ -379,18 +380,9 @@ async def ecdsa_cosign(user: User) -> None:
     if wanted is None:
         raise BenchError("a user ran out of presignatures")
     digest = secrets.token_bytes(32)
-    mpc = await user.authorize(digest)
     client_entropy = secrets.token_bytes(32)
-    init = await user.conn.post(
-        "/threshold-ecdsa/sign/init",
-        {
-            "mpcSessionId": mpc,
-            "relayerKeyId": key.relayer_key_id,
-            "signingDigest": _b64u(digest),
-            "clientEntropy": _b64u(client_entropy),
-            "presignatureId": wanted,
-        },
-        user.token,
+    init = await user.authorize(
+        digest, {"clientEntropy": _b64u(client_entropy), "presignatureId": wanted}
     )
     presignature = client._take_half(key, str(init["presignatureId"]))
     if presignature is None:

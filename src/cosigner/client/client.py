@@ -15,8 +15,8 @@ shares are sent.
 >>> signed = client.sign_evm_transaction(key, {"chainId": 1, "nonce": 0, ...})
 
 Recoveries it makes on its own: a threshold session that expired or ran out
-of uses is minted again; ``pool_empty`` at ``sign/init`` refills the pool
-and retries with the same ``mpcSessionId``; a presign session that loses a
+of uses is minted again; ``pool_empty`` refills the pool and retries (it
+spends neither the use nor the ``mpcSessionId``); a presign session that loses a
 race (``stale_session_state``) is abandoned for a fresh one. Given several
 instances' URLs, a request whose connection fails goes to the next instance
 (a presign step is answered there from the stored state, or again if the
@@ -333,13 +333,15 @@ class CosignerClient:
                 raise
         return call(self.connect_session(key))
 
-    def _authorize(self, key: KeyHandle, body: dict[str, Any]) -> tuple[ThresholdSession, str]:
-        def run(session: ThresholdSession) -> tuple[ThresholdSession, str]:
+    def _authorize(
+        self, key: KeyHandle, body: dict[str, Any]
+    ) -> tuple[ThresholdSession, dict[str, Any]]:
+        def run(session: ThresholdSession) -> tuple[ThresholdSession, dict[str, Any]]:
             if session.remaining_uses <= 0:
                 raise ApiError(401, "session_exhausted", "no uses left")
             granted = self.api.post(f"{ROUTES[key.scheme]}/authorize", body, session.token)
             session.remaining_uses = int(granted["remainingUses"])
-            return session, str(granted["mpcSessionId"])
+            return session, granted
 
         return self._with_session(key, run)
 
@@ -504,21 +506,49 @@ class CosignerClient:
     def _authorize_and_sign(self, key: KeyHandle, body: dict[str, Any], message: bytes) -> bytes:
         """Authorize ``body`` and sign ``message``; once more if an answer was lost.
 
-        An instance that died after spending the ``mpcSessionId`` or the
-        signing session (and, for ECDSA, consuming the presignature) leaves
-        the repeat of that request ``not_found`` on the next instance: nothing
-        can finish that signature any more, so it is started again under a new
-        authorization, with fresh nonces or a fresh presignature.
+        ``authorize`` carries ``signInit`` (the FROST commitments, or the ECDSA
+        entropy and presignature), so it opens the signing session too: two
+        round trips per signature, ``authorize`` and ``sign/finalize``.
+
+        An instance that died after spending the use or the signing session
+        (and, for ECDSA, consuming the presignature) leaves the repeat of that
+        request ``not_found`` on the next instance: nothing can finish that
+        signature any more, so it is started again under a new authorization,
+        with fresh nonces or a fresh presignature.
         """
         for attempt in range(LOST_ANSWER_ATTEMPTS):
-            session, mpc_session_id = self._authorize(key, body)
             try:
-                return self.sign_authorized(key, session.token, mpc_session_id, message)
+                if key.scheme == "ecdsa":
+                    return self._cosign_ecdsa(key, body, message)
+                return self._cosign_ed25519(key, body, message)
             except ApiError as exc:
                 lost = exc.retried and exc.code == "not_found"
                 if not lost or attempt == LOST_ANSWER_ATTEMPTS - 1:
                     raise
         raise AssertionError("unreachable")
+
+    def _cosign_ecdsa(self, key: KeyHandle, body: dict[str, Any], digest: bytes) -> bytes:
+        client_entropy = secrets.token_bytes(32)
+        token = ""
+
+        def authorize_and_init(fields: dict[str, Any]) -> dict[str, Any]:
+            nonlocal token
+            session, granted = self._authorize(key, {**body, "signInit": fields})
+            token = session.token
+            return dict(granted["signInit"])
+
+        init = self._ecdsa_init(key, client_entropy, authorize_and_init)
+        return self._ecdsa_finish(key, token, init, digest, client_entropy)
+
+    def _cosign_ed25519(self, key: KeyHandle, body: dict[str, Any], message: bytes) -> bytes:
+        package = key.frost_package()
+        nonces, commitments = frost.commit(package)
+        session, granted = self._authorize(
+            key, {**body, "signInit": {"clientCommitments": _commitments_json(commitments)}}
+        )
+        return self._ed25519_finish(
+            key, session.token, granted["signInit"], message, package, nonces, commitments
+        )
 
     def sign_intent(
         self, key: KeyHandle, chain: str, kind: str, payload: Mapping[str, Any]
@@ -575,41 +605,75 @@ class CosignerClient:
     def sign_authorized(
         self, key: KeyHandle, token: str, mpc_session_id: str, message: bytes
     ) -> bytes:
-        """Sign ``message`` under an ``mpcSessionId`` the caller obtained with ``token``."""
-        if key.scheme == "ecdsa":
-            return self._sign_ecdsa(key, token, mpc_session_id, message)
-        return self._sign_ed25519(key, token, mpc_session_id, message)
+        """Sign ``message`` under an ``mpcSessionId`` the caller obtained with ``token``.
 
-    def _sign_ecdsa(self, key: KeyHandle, token: str, mpc_session_id: str, digest: bytes) -> bytes:
-        route = ROUTES["ecdsa"]
-        client_entropy = secrets.token_bytes(32)
-        init: dict[str, Any] | None = None
+        The three-request flow: ``sign/init`` with the mpcSessionId, then
+        ``sign/finalize``. :meth:`sign_digest` and the ``sign_*`` methods save
+        the middle request by opening the signing session in ``authorize``.
+        """
+        route = ROUTES[key.scheme]
+        if key.scheme == "ecdsa":
+            client_entropy = secrets.token_bytes(32)
+
+            def init(fields: dict[str, Any]) -> dict[str, Any]:
+                answer = {
+                    "mpcSessionId": mpc_session_id,
+                    "relayerKeyId": key.relayer_key_id,
+                    "signingDigest": b64u(message),
+                    **fields,
+                }
+                return self.api.post(f"{route}/sign/init", answer, token)
+
+            started = self._ecdsa_init(key, client_entropy, init)
+            return self._ecdsa_finish(key, token, started, message, client_entropy)
+        package = key.frost_package()
+        nonces, commitments = frost.commit(package)
+        started = self.api.post(
+            f"{route}/sign/init",
+            {
+                "mpcSessionId": mpc_session_id,
+                "relayerKeyId": key.relayer_key_id,
+                "signingDigest": b64u(message),
+                "clientCommitments": _commitments_json(commitments),
+            },
+            token,
+        )
+        return self._ed25519_finish(key, token, started, message, package, nonces, commitments)
+
+    def _ecdsa_init(
+        self,
+        key: KeyHandle,
+        client_entropy: bytes,
+        init: Callable[[dict[str, Any]], dict[str, Any]],
+    ) -> dict[str, Any]:
+        """``init`` with the oldest presignature half held; on ``pool_empty``, refill and retry.
+
+        ``pool_empty`` spends nothing (neither the mpcSessionId nor the
+        session's use), so the same request can be made again.
+        """
         for _ in range(SIGN_INIT_ATTEMPTS):
             if self._oldest_half(key) is None:
                 self.refill_presignatures(key)
             wanted = self._oldest_half(key)
             try:
-                init = self.api.post(
-                    f"{route}/sign/init",
-                    {
-                        "mpcSessionId": mpc_session_id,
-                        "relayerKeyId": key.relayer_key_id,
-                        "signingDigest": b64u(digest),
-                        "clientEntropy": b64u(client_entropy),
-                        "presignatureId": wanted,
-                    },
-                    token,
-                )
+                return init({"clientEntropy": b64u(client_entropy), "presignatureId": wanted})
             except ApiError as exc:
                 if exc.code != "pool_empty":
                     raise
                 # The relayer has no such presignature (any more): this half is useless.
                 if wanted is not None:
                     self._take_half(key, wanted)
-                continue
-            break
-        if init is None:
-            raise ClientError("the presignature pool stayed empty after refilling")
+        raise ClientError("the presignature pool stayed empty after refilling")
+
+    def _ecdsa_finish(
+        self,
+        key: KeyHandle,
+        token: str,
+        init: Mapping[str, Any],
+        digest: bytes,
+        client_entropy: bytes,
+    ) -> bytes:
+        """The client's share for the reserved presignature, ``sign/finalize``, the check."""
         presignature = self._take_half(key, str(init["presignatureId"]))
         if presignature is None:
             raise ClientError("the relayer reserved a presignature this client does not hold")
@@ -622,7 +686,7 @@ class CosignerClient:
             relayer_entropy=unb64u(init["relayerEntropy"]),
         )
         final = self.api.post(
-            f"{route}/sign/finalize",
+            f"{ROUTES['ecdsa']}/sign/finalize",
             {
                 "signingSessionId": init["signingSessionId"],
                 "relayerKeyId": key.relayer_key_id,
@@ -636,25 +700,17 @@ class CosignerClient:
             raise ClientError("the relayer's signature does not recover this key")
         return signature
 
-    def _sign_ed25519(
-        self, key: KeyHandle, token: str, mpc_session_id: str, message: bytes
+    def _ed25519_finish(
+        self,
+        key: KeyHandle,
+        token: str,
+        init: Mapping[str, Any],
+        message: bytes,
+        package: frost.KeyPackage,
+        nonces: frost.SigningNonces,
+        commitments: frost.SigningCommitments,
     ) -> bytes:
-        route = ROUTES["ed25519"]
-        package = key.frost_package()
-        nonces, commitments = frost.commit(package)
-        init = self.api.post(
-            f"{route}/sign/init",
-            {
-                "mpcSessionId": mpc_session_id,
-                "relayerKeyId": key.relayer_key_id,
-                "signingDigest": b64u(message),
-                "clientCommitments": {
-                    "hiding": b64u(commitments.hiding.to_bytes()),
-                    "binding": b64u(commitments.binding.to_bytes()),
-                },
-            },
-            token,
-        )
+        """Round two with the relayer's commitments: the client's share, finalize, the check."""
         relayer = init["relayerCommitments"]
         relayer_commitments = frost.SigningCommitments(
             _SUITE,
@@ -666,7 +722,7 @@ class CosignerClient:
         )
         share = frost.sign(signing_package, nonces, package)
         final = self.api.post(
-            f"{route}/sign/finalize",
+            f"{ROUTES['ed25519']}/sign/finalize",
             {
                 "signingSessionId": init["signingSessionId"],
                 "relayerKeyId": key.relayer_key_id,
@@ -720,6 +776,13 @@ class CosignerClient:
 
 def _messages(texts: Any) -> list[Message]:
     return [Message.from_bytes(unb64u(str(t))) for t in texts]
+
+
+def _commitments_json(commitments: frost.SigningCommitments) -> dict[str, str]:
+    return {
+        "hiding": b64u(commitments.hiding.to_bytes()),
+        "binding": b64u(commitments.binding.to_bytes()),
+    }
 
 
 def _now_ms() -> int:

@@ -201,6 +201,42 @@ class Authorization:
     session: AuthSession
 
 
+def spend_use(
+    ctx: ServerContext,
+    scheme: ThresholdScheme,
+    claims: ThresholdClaims,
+    relayer_key_id: str,
+    message: bytes,
+    *,
+    audit_data: Mapping[str, Any] | None = None,
+) -> AuthSession:
+    """Spend one use of the session on ``message`` and write its ``authorize`` audit entry.
+
+    Run inside a unit of :meth:`~cosigner.store.Store.atomic` with what the use
+    pays for (an mpcSessionId, or a signing session opened in the same request),
+    so that both commit together.
+    """
+    try:
+        session = ctx.store.auth_sessions.consume_use(claims.session_id, scope=claims.scope())
+    except SessionExpiredError:
+        raise SessionExpired("the threshold session has expired: mint a new one") from None
+    except NotFoundError:
+        raise SessionExpired("the threshold session is gone: mint a new one") from None
+    ctx.audit(
+        "authorize",
+        claims.user_id,
+        {
+            "scheme": scheme.scheme_id,
+            "relayerKeyId": relayer_key_id,
+            "sessionId": claims.session_id,
+            "uses": session.uses,
+            "signingDigestSha256": hashlib.sha256(message).hexdigest(),
+            **dict(audit_data or {}),
+        },
+    )
+    return session
+
+
 def authorize(
     ctx: ServerContext,
     scheme: ThresholdScheme,
@@ -215,12 +251,7 @@ def authorize(
     load_user_key(ctx, scheme, claims.user_id, relayer_key_id)
     # The use, the mpcSessionId it pays for and its audit entry: one commit on SQL stores.
     with ctx.store.group():
-        try:
-            session = ctx.store.auth_sessions.consume_use(claims.session_id, scope=claims.scope())
-        except SessionExpiredError:
-            raise SessionExpired("the threshold session has expired: mint a new one") from None
-        except NotFoundError:
-            raise SessionExpired("the threshold session is gone: mint a new one") from None
+        session = spend_use(ctx, scheme, claims, relayer_key_id, message, audit_data=audit_data)
         mpc_session_id = secrets.token_urlsafe(32)
         data = {
             "user": claims.user_id,
@@ -234,18 +265,6 @@ def authorize(
             mpc_session_id,
             json.dumps(data, sort_keys=True).encode(),
             ttl_ms=MPC_SESSION_TTL_MS,
-        )
-        ctx.audit(
-            "authorize",
-            claims.user_id,
-            {
-                "scheme": scheme.scheme_id,
-                "relayerKeyId": relayer_key_id,
-                "sessionId": claims.session_id,
-                "uses": session.uses,
-                "signingDigestSha256": hashlib.sha256(message).hexdigest(),
-                **dict(audit_data or {}),
-            },
         )
     return Authorization(mpc_session_id, record.expires_at_ms, session)
 

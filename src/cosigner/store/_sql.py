@@ -89,6 +89,15 @@ class Tx(Protocol):
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run ``sql`` (``%s`` placeholders); returns the affected row count."""
 
+    def defer(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """Run a write whose row count nobody reads; a backend may send it later.
+
+        PostgreSQL queues it in the transaction's pipeline and sends it with the
+        next statement or the COMMIT, saving a round trip. Its error, if any,
+        then surfaces at that later statement or at the commit, and fails the
+        transaction all the same.
+        """
+
     def one(self) -> Row | None: ...
 
     def all(self) -> list[Row]: ...
@@ -602,7 +611,8 @@ class SqlPresignaturePool(_SqlPart, PresignaturePool):
             pick, pick_params = " AND presignature_id = %s", (presignature_id,)
         with self._write() as tx:
             # Expired reservations are retired for good, never put back (see PresignaturePool).
-            tx.execute(
+            # Deferred: on PostgreSQL it travels with the reservation below.
+            tx.defer(
                 f"UPDATE cosigner_presignatures SET {_RETIRE}"
                 " WHERE namespace = %s AND key_id = %s AND status = 'reserved'"
                 " AND presignature_id IN (SELECT presignature_id FROM cosigner_presignatures"
@@ -673,6 +683,19 @@ class SqlPresignaturePool(_SqlPart, PresignaturePool):
         if row is None or int(row[2]) <= now:
             return None
         return Presignature(key_id, presignature_id, bytes(row[0]), bytes(row[1]))
+
+    def _release(self, key_id: str, presignature_id: str, now: int) -> bool:
+        with self._write_one() as tx:
+            return (
+                tx.execute(
+                    "UPDATE cosigner_presignatures SET status = 'available',"
+                    " reserved_at_ms = NULL, reservation_expires_at_ms = NULL"
+                    " WHERE namespace = %s AND key_id = %s AND presignature_id = %s"
+                    " AND status = 'reserved' AND reservation_expires_at_ms > %s",
+                    (self._ns, key_id, presignature_id, now),
+                )
+                == 1
+            )
 
     def _discard(self, key_id: str, presignature_id: str, now: int) -> bool:
         where = " WHERE namespace = %s AND key_id = %s AND presignature_id = %s"
@@ -965,7 +988,8 @@ class SqlAuditLog(_SqlPart, AuditLog):
             return
         text = canonical_json(dict(data or {}))
         with self._write_one() as tx:
-            tx.execute(
+            # Deferred: inside a unit it travels with the unit's next statement or COMMIT.
+            tx.defer(
                 "INSERT INTO cosigner_audit_pending (namespace, at_ms, kind, subject, data)"
                 " VALUES (%s, %s, %s, %s, %s)",
                 (self._ns, self._now(), check_id("kind", kind), check_id("subject", subject), text),

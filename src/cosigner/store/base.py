@@ -438,7 +438,7 @@ class PresignSessionStore(StorePart, ABC):
 
 
 class PresignaturePool(StorePart, ABC):
-    """Presignatures per key: ``put``, ``reserve``, ``consume``, ``discard``.
+    """Presignatures per key: ``put``, ``reserve``, ``consume``, ``discard`` (and ``release``).
 
     Safety rules, which every backend keeps atomically:
 
@@ -543,6 +543,20 @@ class PresignaturePool(StorePart, ABC):
             raise PresignatureUnavailableError(f"{what} is not reserved: reserve it first")
         raise PresignatureUnavailableError(f"{what} was {status} already")
 
+    def release(self, key_id: str, presignature_id: str) -> bool:
+        """Put back a live reservation that never left the server; returns whether it was.
+
+        For the request that reserved it and then failed for another reason
+        (an exhausted threshold session, say) before anything made with the
+        reservation was sent: the presignature is available again, in its old
+        place (oldest first). A reservation that expired, or was consumed or
+        discarded meanwhile, is left as it is. Never for a reservation that a
+        client was told about: that one is consumed or discarded, never reused.
+        """
+        check_id("key_id", key_id)
+        check_id("presignature_id", presignature_id)
+        return self._release(key_id, presignature_id, self._now())
+
     def discard(self, key_id: str, presignature_id: str) -> None:
         """Retire an available or reserved presignature for good (idempotent)."""
         check_id("key_id", key_id)
@@ -604,6 +618,10 @@ class PresignaturePool(StorePart, ABC):
     @abstractmethod
     def _consume(self, key_id: str, presignature_id: str, now: int) -> Presignature | None:
         """Reserved and live: mark consumed, wipe, return. Reserved and expired: discard."""
+
+    @abstractmethod
+    def _release(self, key_id: str, presignature_id: str, now: int) -> bool:
+        """Reserved and live: available again, reservation times cleared. Else: nothing."""
 
     @abstractmethod
     def _discard(self, key_id: str, presignature_id: str, now: int) -> bool: ...

@@ -276,6 +276,15 @@ class MemoryPresignaturePool(_MemoryPart, PresignaturePool):
             _retire(row, PresignatureStatus.CONSUMED)
             return out
 
+    def _release(self, key_id: str, presignature_id: str, now: int) -> bool:
+        with self._s.lock:
+            row = self._s.presignatures.get((key_id, presignature_id))
+            if row is None or row.status is not PresignatureStatus.RESERVED or _expired(row, now):
+                return False
+            row.status = PresignatureStatus.AVAILABLE
+            row.reserved_at_ms = row.expires_at_ms = None
+            return True
+
     def _discard(self, key_id: str, presignature_id: str, now: int) -> bool:
         with self._s.lock:
             row = self._s.presignatures.get((key_id, presignature_id))

@@ -1,7 +1,13 @@
 """PostgreSQL backend: psycopg 3 over a ``psycopg_pool`` connection pool.
 
 Transactions run at READ COMMITTED; reads and single-statement writes run
-in autocommit (one round trip, no BEGIN and COMMIT). The atomic operations of
+in autocommit (one round trip, no BEGIN and COMMIT). A transaction of several
+statements runs in libpq's pipeline mode: ``BEGIN`` goes out with the first
+statement, and writes whose row count nobody reads (:meth:`Tx.defer
+<cosigner.store._sql.Tx.defer>`: audit records, retiring expired
+reservations) go out with the next statement or the ``COMMIT``; every other
+statement still waits for its own result, so its error surfaces where it is
+made. The atomic operations of
 :mod:`cosigner.store._sql` are single conditional statements (a CAS is
 ``UPDATE ... WHERE version = expected AND expires_at_ms > now ... RETURNING``),
 row-locked reads (``SELECT ... FOR UPDATE``) or, for the presignature pool,
@@ -30,16 +36,31 @@ from cosigner.store.records import Clock, system_clock
 
 _MIGRATION_LOCK_KEY: Final = 0x636F7369676E6572  # "cosigner"
 _BEGIN: Final = b"BEGIN"
-_BEGIN_NO_FLUSH: Final = b"BEGIN; SET LOCAL synchronous_commit TO OFF"
+_NO_FLUSH: Final = b"SET LOCAL synchronous_commit TO OFF"
+_BEGIN_NO_FLUSH: Final = _BEGIN + b"; " + _NO_FLUSH
 
 
 class _PostgresTx:
-    def __init__(self, cursor: psycopg.Cursor[Row]) -> None:
+    """Statements of one transaction, pipelined when ``pipeline`` is given.
+
+    In a pipeline, :meth:`execute` sends what is queued and waits for its own
+    result (errors surface where they always did); :meth:`defer` only queues.
+    """
+
+    def __init__(
+        self, cursor: psycopg.Cursor[Row], pipeline: psycopg.Pipeline | None = None
+    ) -> None:
         self._cursor = cursor
+        self._pipeline = pipeline
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         self._cursor.execute(sql, tuple(params))
+        if self._pipeline is not None:
+            self._pipeline.sync()
         return self._cursor.rowcount
+
+    def defer(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self._cursor.execute(sql, tuple(params))
 
     def one(self) -> Row | None:
         return self._cursor.fetchone()
@@ -55,6 +76,8 @@ class PostgresBackend(SqlBackend):
         self, conninfo: str, *, max_connections: int = 10, connect_timeout_s: float = 10.0
     ) -> None:
         super().__init__()
+        self._pipelined = psycopg.Pipeline.is_supported()
+        """Whether libpq has pipeline mode (14 and newer); without it, a round trip each."""
         self._pool: ConnectionPool[psycopg.Connection[Row]] = ConnectionPool(
             conninfo,
             min_size=1,
@@ -79,7 +102,22 @@ class PostgresBackend(SqlBackend):
         # atomic, and committed (durably, with synchronous_commit on) before its result
         # returns; at READ COMMITTED it sees the same snapshot either way.
         with self._pool.connection() as conn:
-            if write and not single:
+            if write and not single and self._pipelined:
+                with conn.cursor() as cursor:
+                    try:
+                        # Pipeline mode: BEGIN (and the no-flush setting) travel with the
+                        # first statement, deferred writes with the next one or the COMMIT.
+                        with conn.pipeline() as pipeline:
+                            cursor.execute(_BEGIN)
+                            if not flush:
+                                cursor.execute(_NO_FLUSH)
+                            yield _PostgresTx(cursor, pipeline)
+                            cursor.execute(b"COMMIT")
+                    except BaseException:
+                        with contextlib.suppress(psycopg.Error):
+                            cursor.execute(b"ROLLBACK")
+                        raise
+            elif write and not single:
                 with conn.cursor() as cursor:
                     # BEGIN by hand, so that a transaction whose commit need not wait for the
                     # WAL flush says so in the same round trip (the next synchronous commit

@@ -198,6 +198,19 @@ return {h[3], h[4]}
 )
 
 # KEYS[1] item, KEYS[2] available list, KEYS[3] reserved zset, KEYS[4] per-scheme counts.
+# ARGV: 1 member, 2 now. A live reservation goes back to the front of the list (oldest first).
+_POOL_RELEASE: Final = """
+local h = redis.call('HMGET', KEYS[1], 'status', 'expires_at_ms', 'scheme')
+if h[1] ~= 'reserved' or tonumber(h[2]) <= tonumber(ARGV[2]) then return 0 end
+redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('HSET', KEYS[1], 'status', 'available')
+redis.call('HDEL', KEYS[1], 'reserved_at_ms', 'expires_at_ms')
+redis.call('LPUSH', KEYS[2], ARGV[1])
+redis.call('HINCRBY', KEYS[4], h[3] or '', 1)
+return 1
+"""
+
+# KEYS[1] item, KEYS[2] available list, KEYS[3] reserved zset, KEYS[4] per-scheme counts.
 # ARGV: 1 member, 2 now.
 _POOL_DISCARD: Final = (
     _RETIRE_FN
@@ -656,6 +669,7 @@ class RedisPresignaturePool(_RedisPart, PresignaturePool):
         self._take_one = self._script(_POOL_RESERVE)
         self._use = self._script(_POOL_CONSUME)
         self._retire = self._script(_POOL_DISCARD)
+        self._unreserve = self._script(_POOL_RELEASE)
         self._list = self._script(_POOL_LIST)
         self._retire_older = self._script(_POOL_DISCARD_OLDER)
 
@@ -706,6 +720,16 @@ class RedisPresignaturePool(_RedisPart, PresignaturePool):
             return None
         public, secret = reply
         return Presignature(key_id, presignature_id, bytes(public), bytes(secret))
+
+    def _release(self, key_id: str, presignature_id: str, now: int) -> bool:
+        member = escape(presignature_id)
+        keys = [
+            self._item_prefix(key_id) + member,
+            self._available_key(key_id),
+            self._reserved_key(key_id),
+            self._totals_key(),
+        ]
+        return bool(self._unreserve(keys=keys, args=[member, now]))
 
     def _discard(self, key_id: str, presignature_id: str, now: int) -> bool:
         member = escape(presignature_id)

@@ -63,6 +63,9 @@ class _SqliteTx:
         self._rows = [tuple(r) for r in cursor.fetchall()]
         return cursor.rowcount
 
+    def defer(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self.execute(sql, params)
+
     def one(self) -> Row | None:
         return self._rows[0] if self._rows else None
 

@@ -63,9 +63,9 @@ import functools
 import hashlib
 import json
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final, Literal, TypeVar
 
 from coincurve import PublicKey as CoincurvePublicKey
 from fastapi import APIRouter, Depends, Query, Response
@@ -107,12 +107,14 @@ from cosigner.server.models import (
 from cosigner.server.routes.threshold_common import (
     AuthorizeRequest,
     AuthorizeResponse,
+    Binding,
     ExportRequest,
     ExportResponse,
     HealthResponse,
     KeyId,
     SessionRequest,
     SessionResponse,
+    authorize_and_open,
     authorize_request,
     export_response,
     healthz_response,
@@ -127,11 +129,13 @@ from cosigner.server.threshold import (
     load_user_key,
     relayer_key_id,
     spend_mpc_session,
+    spend_use,
     take_signing_session,
 )
 from cosigner.store import (
     STAGE_GRAPH,
     AlreadyExistsError,
+    AuthSession,
     CommitAndRaise,
     InvalidStageTransitionError,
     KeyRecord,
@@ -271,10 +275,7 @@ class PresignResponse(ResponseModel):
     )
 
 
-class EcdsaSignInitRequest(RequestModel):
-    mpc_session_id: Id
-    relayer_key_id: KeyId
-    signing_digest: Bytes32
+class EcdsaSignInitFields(RequestModel):
     client_entropy: Bytes32 = Field(description="32 random bytes, half of the rerandomization")
     presignature_id: PresignatureId | None = Field(
         default=None,
@@ -283,11 +284,31 @@ class EcdsaSignInitRequest(RequestModel):
     )
 
 
+class EcdsaSignInitRequest(EcdsaSignInitFields):
+    mpc_session_id: Id
+    relayer_key_id: KeyId
+    signing_digest: Bytes32
+
+
 class EcdsaSignInitResponse(ResponseModel):
     signing_session_id: str
     presignature_id: str
     relayer_entropy: str
     expires_at: int
+
+
+class EcdsaAuthorizeRequest(AuthorizeRequest):
+    sign_init: EcdsaSignInitFields | None = Field(
+        default=None,
+        description="open the signing session in this request, as sign/init would for the "
+        "message authorized here: no mpcSessionId, one round trip less",
+    )
+
+
+class EcdsaAuthorizeResponse(AuthorizeResponse):
+    sign_init: EcdsaSignInitResponse | None = Field(
+        default=None, description="the signing session, when the request carried signInit"
+    )
 
 
 class EcdsaSignFinalizeRequest(RequestModel):
@@ -376,12 +397,46 @@ def session(
     return mint_session_response(ctx, scheme_of(ctx), body, response, app)
 
 
-@router.post("/authorize", response_model=AuthorizeResponse)
+@router.post("/authorize", response_model=EcdsaAuthorizeResponse)
 async def authorize_route(
-    body: AuthorizeRequest, claims: ThresholdEcdsa, ctx: Ctx
-) -> AuthorizeResponse:
-    """Spend one use of the threshold session on one 32-byte digest; returns its mpcSessionId."""
-    return await authorize_request(ctx, scheme_of(ctx), claims, body)
+    body: EcdsaAuthorizeRequest, claims: ThresholdEcdsa, ctx: Ctx
+) -> EcdsaAuthorizeResponse:
+    """Spend one use of the threshold session on one 32-byte digest; returns its mpcSessionId.
+
+    With ``signInit``, the use is spent on a signing session opened in the same
+    unit instead, exactly as ``sign/init`` opens it (a presignature reserved,
+    the relayer's entropy drawn); ``pool_empty`` leaves the use unspent.
+    """
+    scheme = scheme_of(ctx)
+    if body.sign_init is None:
+        return await authorize_request(ctx, scheme, claims, body, EcdsaAuthorizeResponse)
+    return await authorize_and_open(
+        ctx,
+        scheme,
+        claims,
+        body,
+        EcdsaAuthorizeResponse,
+        functools.partial(_authorize_and_open, body, body.sign_init, claims, ctx),
+    )
+
+
+def _authorize_and_open(
+    body: EcdsaAuthorizeRequest,
+    fields: EcdsaSignInitFields,
+    claims: ThresholdClaims,
+    ctx: ServerContext,
+    binding: Binding,
+) -> tuple[AuthSession, EcdsaSignInitResponse]:
+    scheme = scheme_of(ctx)
+    master, _ = scheme.secrets()
+    key_id = body.relayer_key_id
+    # The relayer's side of the key first: a master secret that does not match it is refused
+    # before anything is reserved or spent, as sign/init refuses it.
+    stored_relayer_key(master, load_user_key(ctx, scheme, claims.user_id, key_id))
+    spend = functools.partial(
+        spend_use, ctx, scheme, claims, key_id, binding.message, audit_data=binding.audit
+    )
+    return _open_signing(ctx, claims, key_id, binding.message, fields, spend)
 
 
 # -- presign ----------------------------------------------------------------------------------
@@ -803,13 +858,37 @@ def _sign_init(
     body: EcdsaSignInitRequest, claims: ThresholdClaims, ctx: ServerContext
 ) -> EcdsaSignInitResponse:
     scheme = scheme_of(ctx)
-    _, cipher = scheme.secrets()
     key_id = body.relayer_key_id
     _relayer_for(ctx, claims, key_id)
     digest = decode(body.signing_digest)
     check_mpc_session(ctx, scheme, claims, body.mpc_session_id, key_id, digest)
+    spend = functools.partial(spend_mpc_session, ctx, scheme, body.mpc_session_id)
+    _, answer = _open_signing(ctx, claims, key_id, digest, body, spend)
+    return answer
+
+
+T = TypeVar("T")
+
+
+def _open_signing(
+    ctx: ServerContext,
+    claims: ThresholdClaims,
+    key_id: str,
+    digest: bytes,
+    fields: EcdsaSignInitFields,
+    spend: Callable[[], T],
+) -> tuple[T, EcdsaSignInitResponse]:
+    """Reserve a presignature, ``spend()`` what pays for it, store the signing session.
+
+    The reservation comes first, so ``pool_empty`` spends nothing. If the
+    spend or the store fails, nothing made with the reservation has left, so
+    it is put back (:meth:`~cosigner.store.PresignaturePool.release`; on SQL
+    stores the unit's rollback undoes it as well): a refused request never
+    costs a presignature.
+    """
+    _, cipher = scheme_of(ctx).secrets()
     pool = ctx.store.presignatures
-    reservation = pool.reserve(key_id, presignature_id=body.presignature_id)
+    reservation = pool.reserve(key_id, presignature_id=fields.presignature_id)
     relayer_entropy = secrets.token_bytes(32)
     signing_session_id = secrets.token_urlsafe(32)
     state = {
@@ -818,23 +897,20 @@ def _sign_init(
         "session": claims.session_id,
         "digest": b64u_encode(digest),
         "presignatureId": reservation.presignature_id,
-        "clientEntropy": body.client_entropy,
+        "clientEntropy": fields.client_entropy,
         "relayerEntropy": b64u_encode(relayer_entropy),
     }
     sealed = cipher.seal(json.dumps(state).encode(), kind=SIGN_KIND, record_id=signing_session_id)
     ttl_ms = min(reservation.expires_at_ms - ctx.clock(), ctx.settings.signing_session_ttl_s * 1000)
     try:
-        # The reservation, the spent mpcSessionId and the signing session: one commit on SQL
-        # stores. If the spend or the store fails, the reservation is discarded, never put
-        # back (on SQL stores the unit's rollback undoes the reservation as well).
-        spend_mpc_session(ctx, scheme, body.mpc_session_id)
+        spent = spend()
         record = ctx.store.sessions.put(
             SIGN_KIND, signing_session_id, sealed, ttl_ms=max(ttl_ms, 1)
         )
     except CosignerError:
-        pool.discard(key_id, reservation.presignature_id)
+        pool.release(key_id, reservation.presignature_id)
         raise
-    return EcdsaSignInitResponse(
+    return spent, EcdsaSignInitResponse(
         signing_session_id=signing_session_id,
         presignature_id=reservation.presignature_id,
         relayer_entropy=b64u_encode(relayer_entropy),

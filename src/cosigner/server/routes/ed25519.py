@@ -36,8 +36,9 @@ import functools
 import hashlib
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, TypeVar
 
 from cryptography.exceptions import InvalidSignature as OpenSslInvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -68,12 +69,14 @@ from cosigner.server.routes.threshold_common import (
     MAX_MESSAGE_BYTES,
     AuthorizeRequest,
     AuthorizeResponse,
+    Binding,
     ExportRequest,
     ExportResponse,
     HealthResponse,
     KeyId,
     SessionRequest,
     SessionResponse,
+    authorize_and_open,
     authorize_request,
     export_response,
     healthz_response,
@@ -92,11 +95,13 @@ from cosigner.server.threshold import (
     check_session_live,
     load_user_key,
     relayer_key_id,
+    spend_use,
     take_mpc_session,
     take_signing_session,
 )
 from cosigner.store import (
     AlreadyExistsError,
+    AuthSession,
     CommitAndRaise,
     KeyRecord,
 )
@@ -219,17 +224,34 @@ class CommitmentsOut(ResponseModel):
     binding: str
 
 
-class SignInitRequest(RequestModel):
+class SignInitFields(RequestModel):
+    client_commitments: Commitments
+
+
+class SignInitRequest(SignInitFields):
     mpc_session_id: Id
     relayer_key_id: KeyId
     signing_digest: Annotated[str, B64u(1, MAX_MESSAGE_BYTES)]
-    client_commitments: Commitments
 
 
 class SignInitResponse(ResponseModel):
     signing_session_id: str
     relayer_commitments: CommitmentsOut
     expires_at: int
+
+
+class Ed25519AuthorizeRequest(AuthorizeRequest):
+    sign_init: SignInitFields | None = Field(
+        default=None,
+        description="open the signing session in this request, as sign/init would for the "
+        "message authorized here: no mpcSessionId, one round trip less",
+    )
+
+
+class Ed25519AuthorizeResponse(AuthorizeResponse):
+    sign_init: SignInitResponse | None = Field(
+        default=None, description="the signing session, when the request carried signInit"
+    )
 
 
 class SignFinalizeRequest(RequestModel):
@@ -320,12 +342,47 @@ def session(
     return mint_session_response(ctx, scheme_of(ctx), body, response, app)
 
 
-@router.post("/authorize", response_model=AuthorizeResponse)
+@router.post("/authorize", response_model=Ed25519AuthorizeResponse)
 async def authorize_route(
-    body: AuthorizeRequest, claims: ThresholdEd25519, ctx: Ctx
-) -> AuthorizeResponse:
-    """Spend one use of the threshold session on one message; returns its mpcSessionId."""
-    return await authorize_request(ctx, scheme_of(ctx), claims, body)
+    body: Ed25519AuthorizeRequest, claims: ThresholdEd25519, ctx: Ctx
+) -> Ed25519AuthorizeResponse:
+    """Spend one use of the threshold session on one message; returns its mpcSessionId.
+
+    With ``signInit`` (the client's commitments), the use is spent on a signing
+    session opened in the same unit instead, exactly as ``sign/init`` opens it.
+    """
+    scheme = scheme_of(ctx)
+    if body.sign_init is None:
+        return await authorize_request(ctx, scheme, claims, body, Ed25519AuthorizeResponse)
+    return await authorize_and_open(
+        ctx,
+        scheme,
+        claims,
+        body,
+        Ed25519AuthorizeResponse,
+        functools.partial(_authorize_and_open, body, body.sign_init, claims, ctx),
+    )
+
+
+def _authorize_and_open(
+    body: Ed25519AuthorizeRequest,
+    fields: SignInitFields,
+    claims: ThresholdClaims,
+    ctx: ServerContext,
+    binding: Binding,
+) -> tuple[AuthSession, SignInitResponse]:
+    scheme = scheme_of(ctx)
+    key = load_user_key(ctx, scheme, claims.user_id, body.relayer_key_id)
+    spend = functools.partial(
+        spend_use,
+        ctx,
+        scheme,
+        claims,
+        body.relayer_key_id,
+        binding.message,
+        audit_data=binding.audit,
+    )
+    return _open_signing(ctx, claims, key, binding.message, fields, spend)
 
 
 def _decode_commitments(c: Commitments) -> frost.SigningCommitments:
@@ -355,31 +412,52 @@ def _sign_init(
     body: SignInitRequest, claims: ThresholdClaims, ctx: ServerContext
 ) -> SignInitResponse:
     scheme = scheme_of(ctx)
-    master, cipher = scheme.secrets()
     check_key_scope(claims, body.relayer_key_id)
     check_session_live(ctx, claims)
     key = load_user_key(ctx, scheme, claims.user_id, body.relayer_key_id)
-    client_commitments = _decode_commitments(body.client_commitments)
     digest = decode(body.signing_digest)
+    # The mpcSessionId is spent and the nonces stored in one unit: one commit on SQL stores. Of
+    # concurrent calls with one id, one spends it; the others store nothing.
+    spend = functools.partial(
+        take_mpc_session, ctx, scheme, claims, body.mpc_session_id, body.relayer_key_id, digest
+    )
+    _, answer = _open_signing(ctx, claims, key, digest, body, spend)
+    return answer
+
+
+T = TypeVar("T")
+
+
+def _open_signing(
+    ctx: ServerContext,
+    claims: ThresholdClaims,
+    key: KeyRecord,
+    digest: bytes,
+    fields: SignInitFields,
+    spend: Callable[[], T],
+) -> tuple[T, SignInitResponse]:
+    """Commit, check both commitments, ``spend()`` what pays, store the nonces sealed.
+
+    The commitments are checked (no identity elements) before anything is
+    spent or stored; the nonces are stored for ``digest``, the message that
+    ``spend`` paid for.
+    """
+    master, cipher = scheme_of(ctx).secrets()
+    client_commitments = _decode_commitments(fields.client_commitments)
     nonces, relayer_commitments = frost.commit(stored_relayer_key(master, key).package)
-    # Checks the commitments (no identity elements) before anything is stored or spent.
     frost.SigningPackage(
         SUITE,
         {CLIENT_PARTICIPANT_ID: client_commitments, RELAYER_PARTICIPANT_ID: relayer_commitments},
         digest,
     )
-    # The mpcSessionId is spent and the nonces stored in one unit: one commit on SQL stores. Of
-    # concurrent calls with one id, one spends it; the others store nothing.
-    message = take_mpc_session(
-        ctx, scheme, claims, body.mpc_session_id, body.relayer_key_id, digest
-    )
+    spent = spend()
     hiding, binding = nonces.consume()
     signing_session_id = secrets.token_urlsafe(32)
     state = {
         "user": claims.user_id,
         "key": key.key_id,
         "session": claims.session_id,
-        "message": b64u_encode(message),
+        "message": b64u_encode(digest),
         "client": [
             b64u_encode(client_commitments.hiding.to_bytes()),
             b64u_encode(client_commitments.binding.to_bytes()),
@@ -393,7 +471,7 @@ def _sign_init(
     record = ctx.store.sessions.put(
         SIGN_KIND, signing_session_id, sealed, ttl_ms=ctx.settings.signing_session_ttl_s * 1000
     )
-    return SignInitResponse(
+    return spent, SignInitResponse(
         signing_session_id=signing_session_id,
         relayer_commitments=_commitments_out(relayer_commitments),
         expires_at=record.expires_at_ms,

@@ -7,7 +7,10 @@ each scheme's router calls them with its :class:`ThresholdScheme`:
 * :func:`healthz_response`: 200 when the scheme's master secret is set;
 * :func:`mint_session_response`: a threshold session for one of the user's keys;
 * :func:`authorize_request`: one use of the session for one message, or for
-  the sign request of a chain intent whose digest the server recomputes;
+  the sign request of a chain intent whose digest the server recomputes
+  (:func:`bind_message`); a scheme's ``authorize`` with ``signInit`` spends
+  the use on a signing session opened in the same request instead
+  (:func:`~cosigner.server.threshold.spend_use`, :func:`authorize_response`);
 * :func:`export_response`: after a passkey step-up, the relayer's additive
   share encrypted to the client's X25519 key, and an audit entry.
 """
@@ -17,7 +20,8 @@ from __future__ import annotations
 import functools
 import secrets
 from collections.abc import Callable
-from typing import Annotated, Any, Final
+from dataclasses import dataclass
+from typing import Annotated, Any, Final, Protocol, TypeVar
 
 from fastapi import Response
 from pydantic import Field, StringConstraints, model_validator
@@ -50,7 +54,7 @@ from cosigner.server.threshold import (
     load_user_key,
     mint_session,
 )
-from cosigner.store import KeyRecord
+from cosigner.store import AuthSession, KeyRecord
 
 MAX_MESSAGE_BYTES: Final = 4096
 DIGEST_BYTES: Final = 32
@@ -110,7 +114,11 @@ class AuthorizeRequest(RequestModel):
 
 
 class AuthorizeResponse(ResponseModel):
-    mpc_session_id: str
+    mpc_session_id: str | None = Field(
+        default=None,
+        description="the single-use id for sign/init; absent when the request carried "
+        "signInit, whose signing session the use was spent on instead",
+    )
     relayer_key_id: str
     signing_digest: str
     expires_at: int
@@ -192,48 +200,31 @@ def mint_session_response(
     )
 
 
-async def authorize_request(
-    ctx: ServerContext, scheme: ThresholdScheme, claims: ThresholdClaims, body: AuthorizeRequest
-) -> AuthorizeResponse:
-    """Spend one use of the threshold session on one message; returns its mpcSessionId.
+@dataclass(frozen=True, slots=True)
+class Binding:
+    """What an ``authorize`` body binds a use to, worked out before any store call."""
+
+    message: bytes
+    """The exact bytes the signature will be over."""
+    audit: dict[str, Any]
+    """Extra fields of the ``authorize`` audit entry (the intent's chain, kind and digest)."""
+    intent_digest: str | None = None
+    ui_model: dict[str, Any] | None = None
+
+
+def bind_message(
+    scheme: ThresholdScheme, claims: ThresholdClaims, body: AuthorizeRequest
+) -> Binding:
+    """The message an ``authorize`` body asks to sign, after every check that needs no store.
 
     A secp256k1 scheme signs 32-byte digests only; an intent's sign request
-    must be of the scheme's algorithm (and prehashed, for secp256k1). The
-    intent is rebuilt first; the use, the mpcSessionId and the audit entry
-    are then one unit of work (:meth:`cosigner.store.Store.atomic`).
+    must be of the scheme's algorithm (and prehashed, for secp256k1). An
+    intent is rebuilt from its payload, and its digest must be the one the
+    client showed the user.
     """
     scheme.secrets()
     check_key_scope(claims, body.relayer_key_id)
-    ui_model: dict[str, Any] | None = None
-    digest_text: str | None = None
-    audit: dict[str, Any] = {}
-    if body.intent is not None:
-        assert body.intent_digest is not None
-        intent = build_intent(body.intent.chain, body.intent.kind, body.intent.payload)
-        expected = intent_digest(intent)
-        if not secrets.compare_digest(expected, decode(body.intent_digest)):
-            raise IntentDigestMismatch(
-                "the intent digest does not match the intent the server rebuilt from the "
-                "payload: show the user the server's uiModel and sign that"
-            )
-        if body.sign_request_index >= len(intent.sign_requests):
-            raise InvalidBody(
-                f"signRequestIndex {body.sign_request_index} is past the intent's "
-                f"{len(intent.sign_requests)} sign requests"
-            )
-        request = intent.sign_requests[body.sign_request_index]
-        if request.algorithm != scheme.algorithm:
-            raise UnsupportedAlgorithm(
-                f"sign request {body.sign_request_index} is {request.algorithm}; "
-                f"this route signs {scheme.algorithm}"
-            )
-        if scheme.algorithm == "secp256k1" and not request.prehashed:
-            raise UnsupportedAlgorithm("threshold ECDSA signs 32-byte digests only")
-        message = request.message
-        ui_model = dict(intent.ui_model)
-        digest_text = b64u_encode(expected)
-        audit = {"chain": intent.chain, "kind": intent.kind, "intentDigest": digest_text}
-    else:
+    if body.intent is None:
         assert body.signing_digest is not None
         message = decode(body.signing_digest)
         if scheme.algorithm == "secp256k1" and len(message) != DIGEST_BYTES:
@@ -241,23 +232,141 @@ async def authorize_request(
                 f"signingDigest: threshold ECDSA signs {DIGEST_BYTES}-byte digests; "
                 f"got {len(message)} bytes"
             )
+        return Binding(message, {})
+    assert body.intent_digest is not None
+    intent = build_intent(body.intent.chain, body.intent.kind, body.intent.payload)
+    expected = intent_digest(intent)
+    if not secrets.compare_digest(expected, decode(body.intent_digest)):
+        raise IntentDigestMismatch(
+            "the intent digest does not match the intent the server rebuilt from the "
+            "payload: show the user the server's uiModel and sign that"
+        )
+    if body.sign_request_index >= len(intent.sign_requests):
+        raise InvalidBody(
+            f"signRequestIndex {body.sign_request_index} is past the intent's "
+            f"{len(intent.sign_requests)} sign requests"
+        )
+    request = intent.sign_requests[body.sign_request_index]
+    if request.algorithm != scheme.algorithm:
+        raise UnsupportedAlgorithm(
+            f"sign request {body.sign_request_index} is {request.algorithm}; "
+            f"this route signs {scheme.algorithm}"
+        )
+    if scheme.algorithm == "secp256k1" and not request.prehashed:
+        raise UnsupportedAlgorithm("threshold ECDSA signs 32-byte digests only")
+    digest_text = b64u_encode(expected)
+    return Binding(
+        request.message,
+        {"chain": intent.chain, "kind": intent.kind, "intentDigest": digest_text},
+        intent_digest=digest_text,
+        ui_model=dict(intent.ui_model),
+    )
+
+
+R = TypeVar("R", bound=AuthorizeResponse)
+
+
+def authorize_response(
+    cls: type[R],
+    body: AuthorizeRequest,
+    binding: Binding,
+    *,
+    mpc_session_id: str | None,
+    expires_at: int,
+    remaining_uses: int,
+    **extra: Any,
+) -> R:
+    """The answer to ``authorize``; ``extra`` carries a scheme's ``signInit`` answer."""
+    return cls(
+        mpc_session_id=mpc_session_id,
+        relayer_key_id=body.relayer_key_id,
+        signing_digest=b64u_encode(binding.message),
+        expires_at=expires_at,
+        remaining_uses=remaining_uses,
+        intent_digest=binding.intent_digest,
+        ui_model=binding.ui_model,
+        **extra,
+    )
+
+
+async def authorize_request(
+    ctx: ServerContext,
+    scheme: ThresholdScheme,
+    claims: ThresholdClaims,
+    body: AuthorizeRequest,
+    cls: type[R],
+) -> R:
+    """Spend one use of the threshold session on one message; answers its mpcSessionId.
+
+    The message is bound first (:func:`bind_message`); the use, the
+    mpcSessionId and the audit entry are then one unit of work
+    (:meth:`cosigner.store.Store.atomic`).
+    """
+    binding = bind_message(scheme, claims, body)
     # No flush (see Store.atomic): a power cut before the next flushed commit undoes the
     # use and the mpcSessionId together, and nothing was signed with them yet.
     granted = await ctx.store.atomic(
         functools.partial(
-            authorize, ctx, scheme, claims, body.relayer_key_id, message, audit_data=audit
+            authorize,
+            ctx,
+            scheme,
+            claims,
+            body.relayer_key_id,
+            binding.message,
+            audit_data=binding.audit,
         ),
         flush=False,
     )
     ctx.metrics.authorizations.labels(scheme=scheme.name).inc()
-    return AuthorizeResponse(
+    return authorize_response(
+        cls,
+        body,
+        binding,
         mpc_session_id=granted.mpc_session_id,
-        relayer_key_id=body.relayer_key_id,
-        signing_digest=b64u_encode(message),
         expires_at=granted.expires_at_ms,
         remaining_uses=granted.session.remaining_uses,
-        intent_digest=digest_text,
-        ui_model=ui_model,
+    )
+
+
+class SignInitAnswer(Protocol):
+    """What a scheme's ``sign/init`` answers (the part ``authorize_and_open`` reads)."""
+
+    @property
+    def expires_at(self) -> int: ...
+
+
+A = TypeVar("A", bound=SignInitAnswer)
+
+
+async def authorize_and_open(
+    ctx: ServerContext,
+    scheme: ThresholdScheme,
+    claims: ThresholdClaims,
+    body: AuthorizeRequest,
+    cls: type[R],
+    open_signing: Callable[[Binding], tuple[AuthSession, A]],
+) -> R:
+    """``authorize`` with ``signInit``: the use spent on a signing session opened at once.
+
+    ``open_signing(binding)`` runs as one unit of work (no flush, as for
+    ``authorize`` and ``sign/init``): it spends the use
+    (:func:`~cosigner.server.threshold.spend_use`) and opens the scheme's
+    signing session for ``binding.message``, exactly what ``sign/init`` would
+    open, and answers the session and the ``sign/init`` answer. It saves the
+    client a round trip and the server a request and a commit; no mpcSessionId
+    is issued, since nothing is left for one to authorize.
+    """
+    binding = bind_message(scheme, claims, body)
+    session, init = await ctx.store.atomic(functools.partial(open_signing, binding), flush=False)
+    ctx.metrics.authorizations.labels(scheme=scheme.name).inc()
+    return authorize_response(
+        cls,
+        body,
+        binding,
+        mpc_session_id=None,
+        expires_at=init.expires_at,
+        remaining_uses=session.remaining_uses,
+        sign_init=init,
     )
 
 
