@@ -129,7 +129,6 @@ from cosigner.server.threshold import (
     load_user_key,
     relayer_key_id,
     spend_mpc_session,
-    spend_use,
     take_signing_session,
 )
 from cosigner.store import (
@@ -426,6 +425,7 @@ def _authorize_and_open(
     claims: ThresholdClaims,
     ctx: ServerContext,
     binding: Binding,
+    spend: Callable[[], AuthSession],
 ) -> tuple[AuthSession, EcdsaSignInitResponse]:
     scheme = scheme_of(ctx)
     master, _ = scheme.secrets()
@@ -433,9 +433,6 @@ def _authorize_and_open(
     # The relayer's side of the key first: a master secret that does not match it is refused
     # before anything is reserved or spent, as sign/init refuses it.
     stored_relayer_key(master, load_user_key(ctx, scheme, claims.user_id, key_id))
-    spend = functools.partial(
-        spend_use, ctx, scheme, claims, key_id, binding.message, audit_data=binding.audit
-    )
     return _open_signing(ctx, claims, key_id, binding.message, fields, spend)
 
 

@@ -95,7 +95,6 @@ from cosigner.server.threshold import (
     check_session_live,
     load_user_key,
     relayer_key_id,
-    spend_use,
     take_mpc_session,
     take_signing_session,
 )
@@ -370,18 +369,9 @@ def _authorize_and_open(
     claims: ThresholdClaims,
     ctx: ServerContext,
     binding: Binding,
+    spend: Callable[[], AuthSession],
 ) -> tuple[AuthSession, SignInitResponse]:
-    scheme = scheme_of(ctx)
-    key = load_user_key(ctx, scheme, claims.user_id, body.relayer_key_id)
-    spend = functools.partial(
-        spend_use,
-        ctx,
-        scheme,
-        claims,
-        body.relayer_key_id,
-        binding.message,
-        audit_data=binding.audit,
-    )
+    key = load_user_key(ctx, scheme_of(ctx), claims.user_id, body.relayer_key_id)
     return _open_signing(ctx, claims, key, binding.message, fields, spend)
 
 

@@ -53,6 +53,7 @@ from cosigner.server.threshold import (
     check_key_scope,
     load_user_key,
     mint_session,
+    spend_use,
 )
 from cosigner.store import AuthSession, KeyRecord
 
@@ -344,20 +345,32 @@ async def authorize_and_open(
     claims: ThresholdClaims,
     body: AuthorizeRequest,
     cls: type[R],
-    open_signing: Callable[[Binding], tuple[AuthSession, A]],
+    open_signing: Callable[[Binding, Callable[[], AuthSession]], tuple[AuthSession, A]],
 ) -> R:
     """``authorize`` with ``signInit``: the use spent on a signing session opened at once.
 
-    ``open_signing(binding)`` runs as one unit of work (no flush, as for
-    ``authorize`` and ``sign/init``): it spends the use
-    (:func:`~cosigner.server.threshold.spend_use`) and opens the scheme's
-    signing session for ``binding.message``, exactly what ``sign/init`` would
-    open, and answers the session and the ``sign/init`` answer. It saves the
+    ``open_signing(binding, spend)`` runs as one unit of work (no flush, as
+    for ``authorize`` and ``sign/init``): it calls ``spend()``, which spends
+    the use (:func:`~cosigner.server.threshold.spend_use`), where its scheme
+    wants it, and opens the scheme's signing session for ``binding.message``,
+    exactly what ``sign/init`` would open; it answers ``spend()``'s session
+    and the ``sign/init`` answer. It saves the
     client a round trip and the server a request and a commit; no mpcSessionId
     is issued, since nothing is left for one to authorize.
     """
     binding = bind_message(scheme, claims, body)
-    session, init = await ctx.store.atomic(functools.partial(open_signing, binding), flush=False)
+    spend = functools.partial(
+        spend_use,
+        ctx,
+        scheme,
+        claims,
+        body.relayer_key_id,
+        binding.message,
+        audit_data=binding.audit,
+    )
+    session, init = await ctx.store.atomic(
+        functools.partial(open_signing, binding, spend), flush=False
+    )
     ctx.metrics.authorizations.labels(scheme=scheme.name).inc()
     return authorize_response(
         cls,
