@@ -722,16 +722,13 @@ class RedisPresignaturePool(_RedisPart, PresignaturePool):
         return Presignature(key_id, presignature_id, bytes(public), bytes(secret))
 
     def _release(self, key_id: str, presignature_id: str, now: int) -> bool:
-        member = escape(presignature_id)
-        keys = [
-            self._item_prefix(key_id) + member,
-            self._available_key(key_id),
-            self._reserved_key(key_id),
-            self._totals_key(),
-        ]
-        return bool(self._unreserve(keys=keys, args=[member, now]))
+        return self._move(self._unreserve, key_id, presignature_id, now)
 
     def _discard(self, key_id: str, presignature_id: str, now: int) -> bool:
+        return self._move(self._retire, key_id, presignature_id, now)
+
+    def _move(self, script: _Script, key_id: str, presignature_id: str, now: int) -> bool:
+        """Run a script that moves one item between the available list and the reserved set."""
         member = escape(presignature_id)
         keys = [
             self._item_prefix(key_id) + member,
@@ -739,7 +736,7 @@ class RedisPresignaturePool(_RedisPart, PresignaturePool):
             self._reserved_key(key_id),
             self._totals_key(),
         ]
-        return bool(self._retire(keys=keys, args=[member, now]))
+        return bool(script(keys=keys, args=[member, now]))
 
     def _count_available(self, key_id: str) -> int:
         return self._r.llen(self._available_key(key_id))

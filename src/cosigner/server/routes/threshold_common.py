@@ -267,6 +267,23 @@ def bind_message(
 R = TypeVar("R", bound=AuthorizeResponse)
 
 
+T = TypeVar("T")
+
+
+def _bound(
+    spend: Callable[..., T],
+    ctx: ServerContext,
+    scheme: ThresholdScheme,
+    claims: ThresholdClaims,
+    body: AuthorizeRequest,
+    binding: Binding,
+) -> Callable[[], T]:
+    """``spend`` (``authorize`` or ``spend_use``) for this request's key, message and audit."""
+    return functools.partial(
+        spend, ctx, scheme, claims, body.relayer_key_id, binding.message, audit_data=binding.audit
+    )
+
+
 def authorize_response(
     cls: type[R],
     body: AuthorizeRequest,
@@ -307,16 +324,7 @@ async def authorize_request(
     # No flush (see Store.atomic): a power cut before the next flushed commit undoes the
     # use and the mpcSessionId together, and nothing was signed with them yet.
     granted = await ctx.store.atomic(
-        functools.partial(
-            authorize,
-            ctx,
-            scheme,
-            claims,
-            body.relayer_key_id,
-            binding.message,
-            audit_data=binding.audit,
-        ),
-        flush=False,
+        _bound(authorize, ctx, scheme, claims, body, binding), flush=False
     )
     ctx.metrics.authorizations.labels(scheme=scheme.name).inc()
     return authorize_response(
@@ -359,15 +367,7 @@ async def authorize_and_open(
     is issued, since nothing is left for one to authorize.
     """
     binding = bind_message(scheme, claims, body)
-    spend = functools.partial(
-        spend_use,
-        ctx,
-        scheme,
-        claims,
-        body.relayer_key_id,
-        binding.message,
-        audit_data=binding.audit,
-    )
+    spend = _bound(spend_use, ctx, scheme, claims, body, binding)
     session, init = await ctx.store.atomic(
         functools.partial(open_signing, binding, spend), flush=False
     )
