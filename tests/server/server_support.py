@@ -15,6 +15,9 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
+from cosigner.client import CosignerClient, KeyHandle
+from cosigner.client.ecdsa import signature_share
+from cosigner.client.http import unb64u
 from cosigner.server import Secret, Settings
 from cosigner.store import Store
 from cosigner.testing import SoftAuthenticator, SoftWallet
@@ -72,3 +75,26 @@ def error_of(response: httpx.Response) -> tuple[int, str]:
     assert set(body) == {"code", "message"}, body
     assert isinstance(body["message"], str) and body["message"]
     return response.status_code, body["code"]
+
+
+def ecdsa_client_share(
+    client: CosignerClient,
+    key: KeyHandle,
+    init: dict[str, Any],
+    digest: bytes,
+    client_entropy: bytes,
+) -> bytes:
+    """The client's share for an ECDSA signing session (``sign/init``'s or ``signInit``'s answer).
+
+    Takes the client's half of the presignature the relayer reserved, as the SDK does.
+    """
+    presignature = client._take_half(key, str(init["presignatureId"]))
+    assert presignature is not None, "the relayer reserved a presignature this client lacks"
+    return signature_share(
+        presignature,
+        key_id=key.relayer_key_id,
+        signing_session_id=str(init["signingSessionId"]),
+        digest=digest,
+        client_entropy=client_entropy,
+        relayer_entropy=unb64u(init["relayerEntropy"]),
+    )

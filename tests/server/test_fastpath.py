@@ -26,12 +26,20 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi.routing import APIRoute
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from server_support import ORIGIN, RP_ID, FakeClock, Server, TestClient, error_of, make_settings
+from server_support import (
+    ORIGIN,
+    RP_ID,
+    FakeClock,
+    Server,
+    TestClient,
+    ecdsa_client_share,
+    error_of,
+    make_settings,
+)
 from starlette.requests import Request
 
 from cosigner import frost
 from cosigner.client import CosignerClient, KeyHandle
-from cosigner.client.ecdsa import signature_share
 from cosigner.client.http import b64u, bearer, unb64u
 from cosigner.groups import ED25519
 from cosigner.server import create_app
@@ -414,16 +422,7 @@ def test_an_ecdsa_signature_opened_in_authorize_by_hand(
         authorized = server.client.post(f"{EC}/authorize", json=body, headers=bearer(token))
         assert authorized.status_code == 200, authorized.text
         init = authorized.json()["signInit"]
-        presignature = client._take_half(ecdsa_key, init["presignatureId"])
-        assert presignature is not None
-        share = signature_share(
-            presignature,
-            key_id=ecdsa_key.relayer_key_id,
-            signing_session_id=init["signingSessionId"],
-            digest=digest,
-            client_entropy=entropy,
-            relayer_entropy=unb64u(init["relayerEntropy"]),
-        )
+        share = ecdsa_client_share(client, ecdsa_key, init, digest, entropy)
         final = server.client.post(
             f"{EC}/sign/finalize",
             json={

@@ -28,10 +28,18 @@ from coincurve import PrivateKey, PublicKey
 from eth_account import Account
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from server_support import ORIGIN, RP_ID, FakeClock, Server, ServerFactory, error_of
+from server_support import (
+    ORIGIN,
+    RP_ID,
+    FakeClock,
+    Server,
+    ServerFactory,
+    ecdsa_client_share,
+    error_of,
+)
 
 from cosigner.client import ApiError, CosignerClient, KeyHandle, KeyMismatchError
-from cosigner.client.ecdsa import ClientPresign, signature_share
+from cosigner.client.ecdsa import ClientPresign
 from cosigner.client.http import b64u, bearer, unb64u
 from cosigner.ecdsa import Presign
 from cosigner.ecdsa.math import N
@@ -129,16 +137,7 @@ def combined_share(
 ) -> bytes:
     """The client's signature share for the signing session an authorize with signInit opened."""
     init = granted["signInit"]
-    presignature = client._take_half(key, init["presignatureId"])
-    assert presignature is not None
-    return signature_share(
-        presignature,
-        key_id=key.relayer_key_id,
-        signing_session_id=init["signingSessionId"],
-        digest=digest,
-        client_entropy=unb64u(body["signInit"]["clientEntropy"]),
-        relayer_entropy=unb64u(init["relayerEntropy"]),
-    )
+    return ecdsa_client_share(client, key, init, digest, unb64u(body["signInit"]["clientEntropy"]))
 
 
 def audit_kinds(server: Server) -> list[str]:
@@ -695,16 +694,7 @@ def test_pool_empty_then_refill_and_retry(
     response = post(server, "sign/init", body, token)
     assert response.status_code == 200, response.text
     init = response.json()
-    presignature = client._take_half(key, init["presignatureId"])
-    assert presignature is not None
-    share = signature_share(
-        presignature,
-        key_id=key.relayer_key_id,
-        signing_session_id=init["signingSessionId"],
-        digest=DIGEST,
-        client_entropy=unb64u(body["clientEntropy"]),
-        relayer_entropy=unb64u(init["relayerEntropy"]),
-    )
+    share = ecdsa_client_share(client, key, init, DIGEST, unb64u(body["clientEntropy"]))
     final = _finalize(server, key, token, init, share)
     assert final.status_code == 200, final.text
     check_ecdsa(key, DIGEST, unb64u(final.json()["signature"]))
@@ -1013,16 +1003,7 @@ def _signing_session(
     mpc = authorize(server, key, token)
     body = sign_init_body(key, mpc)
     init = post(server, "sign/init", body, token).json()
-    presignature = client._take_half(key, init["presignatureId"])
-    assert presignature is not None
-    share = signature_share(
-        presignature,
-        key_id=key.relayer_key_id,
-        signing_session_id=init["signingSessionId"],
-        digest=DIGEST,
-        client_entropy=unb64u(body["clientEntropy"]),
-        relayer_entropy=unb64u(init["relayerEntropy"]),
-    )
+    share = ecdsa_client_share(client, key, init, DIGEST, unb64u(body["clientEntropy"]))
     return token, init, share
 
 

@@ -37,10 +37,10 @@ from typing import Any
 import httpx
 import pytest
 from coincurve import PublicKey
-from server_support import ORIGIN, RP_ID, FakeClock, Server, ServerFactory
+from server_support import ORIGIN, RP_ID, FakeClock, Server, ServerFactory, ecdsa_client_share
 
 from cosigner.client import CosignerClient, KeyHandle
-from cosigner.client.ecdsa import ClientPresign, signature_share
+from cosigner.client.ecdsa import ClientPresign
 from cosigner.client.http import b64u, bearer, unb64u
 from cosigner.ecdsa.two_party import client_key_share
 from cosigner.protocol import Message
@@ -256,16 +256,7 @@ def test_three_uses_admit_three_of_twenty_authorizes_with_sign_init(
     # Each winner finalizes its own signing session, on either instance.
     for granted, entropy in won:
         init = granted["signInit"]
-        presignature = client._take_half(key, init["presignatureId"])
-        assert presignature is not None
-        share = signature_share(
-            presignature,
-            key_id=key.relayer_key_id,
-            signing_session_id=init["signingSessionId"],
-            digest=digest,
-            client_entropy=entropy,
-            relayer_entropy=unb64u(init["relayerEntropy"]),
-        )
+        share = ecdsa_client_share(client, key, init, digest, entropy)
         final = client.api.post(
             "/threshold-ecdsa/sign/finalize",
             {
