@@ -1030,6 +1030,26 @@ def test_release_puts_back_a_live_reservation_only(harness: Harness) -> None:
     assert other.presignatures.available("key-1") == 0
 
 
+def test_put_with_a_fresh_id_never_overwrites(harness: Harness) -> None:
+    """``fresh_id``: PostgreSQL may defer the insert in a unit; a clash still never overwrites."""
+    store, other = harness.open(), harness.open()
+    with store.group():
+        record = store.sessions.put("sign", "fresh-1", b"x", ttl_ms=60_000, fresh_id=True)
+    assert record.session_id == "fresh-1"
+    assert other.sessions.get("sign", "fresh-1").data == b"x"
+    # Outside a unit it answers as put always does.
+    with pytest.raises(AlreadyExistsError):
+        store.sessions.put("sign", "fresh-1", b"y", ttl_ms=60_000, fresh_id=True)
+    # Inside one, a clash fails there or, deferred, fails the whole unit at its commit.
+    with pytest.raises(Exception) as caught, store.group():
+        store.sessions.put("mpc", "in-the-unit", b"z", ttl_ms=60_000)
+        store.sessions.put("sign", "fresh-1", b"y", ttl_ms=60_000, fresh_id=True)
+    assert isinstance(caught.value, AlreadyExistsError) or "duplicate key" in str(caught.value)
+    assert other.sessions.get("sign", "fresh-1").data == b"x"
+    grouped = harness.name in ("sqlite", "postgresql")
+    assert _exists(other, "in-the-unit") is not grouped
+
+
 def test_audit_chain_holds_for_any_data_text(harness: Harness) -> None:
     # PostgreSQL finishes the entry hash in SQL; every byte must match the Python encoding.
     store = harness.open()

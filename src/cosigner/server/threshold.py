@@ -265,6 +265,7 @@ def authorize(
             mpc_session_id,
             json.dumps(data, sort_keys=True).encode(),
             ttl_ms=MPC_SESSION_TTL_MS,
+            fresh_id=True,
         )
     return Authorization(mpc_session_id, record.expires_at_ms, session)
 

@@ -324,17 +324,33 @@ class SqlSessionStore(_SqlPart, SessionStore):
                 tx.execute(
                     f"INSERT INTO cosigner_sessions (namespace, {_SESSION_COLUMNS})"
                     " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                    (
-                        self._ns,
-                        record.kind,
-                        record.session_id,
-                        record.created_at_ms,
-                        record.expires_at_ms,
-                        record.data,
-                    ),
+                    self._row(record),
                 )
                 == 1
             )
+
+    def _insert_fresh(self, record: SessionRecord) -> bool:
+        # Only a pipelined PostgreSQL unit gains anything: SQLite runs every statement at once.
+        if self._db.dialect is not POSTGRES or not self._db.in_group():
+            return False
+        with self._write_one() as tx:
+            # No ON CONFLICT: a clash (which a fresh random id never meets) fails the unit.
+            tx.defer(
+                f"INSERT INTO cosigner_sessions (namespace, {_SESSION_COLUMNS})"
+                " VALUES (%s, %s, %s, %s, %s, %s)",
+                self._row(record),
+            )
+        return True
+
+    def _row(self, record: SessionRecord) -> tuple[Any, ...]:
+        return (
+            self._ns,
+            record.kind,
+            record.session_id,
+            record.created_at_ms,
+            record.expires_at_ms,
+            record.data,
+        )
 
     def _load(self, kind: str, session_id: str) -> SessionRecord | None:
         with self._read() as tx:

@@ -175,8 +175,19 @@ class KeyStore(StorePart, ABC):
 class SessionStore(StorePart, ABC):
     """Short-lived records by (``kind``, ``session_id``); ``take`` makes an id single-use."""
 
-    def put(self, kind: str, session_id: str, data: bytes, *, ttl_ms: int) -> SessionRecord:
-        """Create-if-absent; :class:`AlreadyExistsError` if the id is in use (even expired)."""
+    def put(
+        self, kind: str, session_id: str, data: bytes, *, ttl_ms: int, fresh_id: bool = False
+    ) -> SessionRecord:
+        """Create-if-absent; :class:`AlreadyExistsError` if the id is in use (even expired).
+
+        ``fresh_id``: the caller drew ``session_id`` at random (128 bits or
+        more), so it is in use by no one. A record is still never overwritten,
+        but a backend may then skip the answer to "was it new?": inside a unit
+        of work, PostgreSQL sends the insert with the unit's next statement or
+        its ``COMMIT`` (:meth:`Tx.defer <cosigner.store._sql.Tx.defer>`), and a
+        clash, if one ever happened, fails the whole unit instead of raising
+        :class:`AlreadyExistsError` here.
+        """
         check_ttl("ttl_ms", ttl_ms, None)
         now = self._now()
         record = SessionRecord(
@@ -186,9 +197,15 @@ class SessionStore(StorePart, ABC):
             expires_at_ms=now + ttl_ms,
             data=check_bytes("data", data),
         )
+        if fresh_id and self._insert_fresh(record):
+            return record
         if not self._insert(record, now):
             raise AlreadyExistsError(f"{kind} session {session_id!r} exists already")
         return record
+
+    def _insert_fresh(self, record: SessionRecord) -> bool:
+        """Insert without asking whether the id was new; False: not here, use :meth:`_insert`."""
+        return False
 
     def get(self, kind: str, session_id: str) -> SessionRecord:
         """Read without consuming."""

@@ -902,7 +902,7 @@ def _open_signing(
     try:
         spent = spend()
         record = ctx.store.sessions.put(
-            SIGN_KIND, signing_session_id, sealed, ttl_ms=max(ttl_ms, 1)
+            SIGN_KIND, signing_session_id, sealed, ttl_ms=max(ttl_ms, 1), fresh_id=True
         )
     except CosignerError:
         pool.release(key_id, reservation.presignature_id)

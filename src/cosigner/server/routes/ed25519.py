@@ -459,7 +459,11 @@ def _open_signing(
     }
     sealed = cipher.seal(json.dumps(state).encode(), kind=SIGN_KIND, record_id=signing_session_id)
     record = ctx.store.sessions.put(
-        SIGN_KIND, signing_session_id, sealed, ttl_ms=ctx.settings.signing_session_ttl_s * 1000
+        SIGN_KIND,
+        signing_session_id,
+        sealed,
+        ttl_ms=ctx.settings.signing_session_ttl_s * 1000,
+        fresh_id=True,
     )
     return spent, SignInitResponse(
         signing_session_id=signing_session_id,
