@@ -5,7 +5,8 @@ in autocommit (one round trip, no BEGIN and COMMIT). A transaction of several
 statements runs in libpq's pipeline mode: ``BEGIN`` goes out with the first
 statement, and writes whose row count nobody reads (:meth:`Tx.defer
 <cosigner.store._sql.Tx.defer>`: audit records, retiring expired
-reservations) go out with the next statement or the ``COMMIT``; every other
+reservations, sessions put under a fresh random id) go out with the next
+statement or the ``COMMIT``; every other
 statement still waits for its own result, so its error surfaces where it is
 made. The atomic operations of
 :mod:`cosigner.store._sql` are single conditional statements (a CAS is
