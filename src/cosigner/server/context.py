@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -76,6 +77,8 @@ class ServerContext:
     schemes: Mapping[str, ThresholdScheme]
     key_cache: dict[str, tuple[KeyRecord, int]] = field(default_factory=dict)
     """Key records read lately, and when (ms); see ``threshold.load_user_key``."""
+    key_cache_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    """Held to change :attr:`key_cache` (unit threads and the thread pool share it)."""
 
     def audit(self, kind: str, subject: str, data: Mapping[str, Any] | None = None) -> None:
         """Record in the audit log (with the caller's unit of work); ``data`` is public JSON.

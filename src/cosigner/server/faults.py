@@ -8,9 +8,9 @@ a stray variable in a production environment does nothing.
 
 Points:
 
-* ``after_consume``: threshold ECDSA ``sign/finalize``, right after the
-  presignature was marked consumed in the store, before the signature is
-  computed or anything is answered;
+* ``after_consume``: threshold ECDSA ``sign/finalize``, right after its
+  unit of work committed (the presignature consumed, the signature computed
+  and audited), before the signature is answered;
 * ``after_presign_cas``: threshold ECDSA ``presign/step``, right after the
   step's compare-and-swap won, before the answer leaves.
 
@@ -30,7 +30,6 @@ TESTING_ENV: Final = "COSIGNER_TESTING"
 FAULT_ENV: Final = "COSIGNER_TESTING_FAULT"
 AFTER_CONSUME: Final = "after_consume"
 AFTER_PRESIGN_CAS: Final = "after_presign_cas"
-POINTS: Final = frozenset({AFTER_CONSUME, AFTER_PRESIGN_CAS})
 
 
 def fault_point(name: str) -> None:
@@ -46,7 +45,6 @@ __all__ = [
     "AFTER_CONSUME",
     "AFTER_PRESIGN_CAS",
     "FAULT_ENV",
-    "POINTS",
     "TESTING_ENV",
     "fault_point",
 ]

@@ -98,8 +98,8 @@ def _serve_workers(host: str, port: int, workers: int, log_level: str) -> int:
     if not hasattr(socket, "SO_REUSEPORT"):
         print("cosigner serve: --workers needs SO_REUSEPORT (Linux, BSD)", file=sys.stderr)
         return 2
-    # Bound (not listening) for as long as the workers run: the port stays this server's, and
-    # a port already in use is refused here, before any worker starts.
+    # A trial socket, opened as each worker opens its own and closed at once: a port already
+    # in use is refused here, before any worker starts. It does not hold the port meanwhile.
     try:
         guard = _reuse_port_socket(host, port)
     except OSError as exc:

@@ -12,7 +12,10 @@ ECDSA routes run the same code:
 * :func:`take_mpc_session` consumes that id at signing time, after checking
   the caller's scope, and refuses a digest other than the authorized one
   (:func:`check_mpc_session` then :func:`spend_mpc_session` do the same in
-  two steps, for a route that must do something in between).
+  two steps, for a route that must do something in between);
+* :func:`put_signing_session` stores a scheme's signing session, sealed and
+  bound to the caller's scope; :func:`take_signing_session` takes it back
+  out, once.
 """
 
 from __future__ import annotations
@@ -53,6 +56,9 @@ KEY_ID_PREFIX: Final = "rk1_"
 MPC_SESSION_TTL_MS: Final = 60_000
 KEY_CACHE_TTL_MS: Final = 60_000
 KEY_CACHE_SIZE: Final = 4096
+RELAYER_KEY_CACHE_SIZE: Final = 4096
+"""Derived relayer keys each scheme keeps per process (the derivation is deterministic; a
+hit skips HKDF and three scalar multiplications on every signing request)."""
 PARTICIPANT_IDS: Final = (CLIENT_PARTICIPANT_ID, RELAYER_PARTICIPANT_ID)
 
 
@@ -88,17 +94,22 @@ def _stored_key(ctx: ServerContext, key_id: str) -> KeyRecord | None:
     removed from the store out of band stops working everywhere soon after.
     """
     now = ctx.clock()
-    cached = ctx.key_cache.get(key_id)
+    cache = ctx.key_cache
+    cached = cache.get(key_id)
     if cached is not None and now - cached[1] < KEY_CACHE_TTL_MS:
         return cached[0]
     try:
         record = ctx.store.keys.get(key_id)
     except NotFoundError:
-        ctx.key_cache.pop(key_id, None)
+        with ctx.key_cache_lock:
+            cache.pop(key_id, None)
         return None
-    if len(ctx.key_cache) >= KEY_CACHE_SIZE:
-        ctx.key_cache.pop(next(iter(ctx.key_cache)), None)
-    ctx.key_cache[key_id] = (record, now)
+    # Unit threads and the thread pool share the cache: every change is made under the lock,
+    # so the eviction's iteration never sees the dict change size.
+    with ctx.key_cache_lock:
+        if len(cache) >= KEY_CACHE_SIZE:
+            del cache[next(iter(cache))]
+        cache[key_id] = (record, now)
     return record
 
 
@@ -246,10 +257,16 @@ def authorize(
     *,
     audit_data: Mapping[str, Any] | None = None,
 ) -> Authorization:
-    """Spend one use of the session and bind ``message`` to a new single-use mpcSessionId."""
-    check_key_scope(claims, relayer_key_id)
+    """Spend one use of the session and bind ``message`` to a new single-use mpcSessionId.
+
+    The caller has checked that ``relayer_key_id`` is the session's
+    (:func:`check_key_scope`; ``bind_message`` does, for ``authorize``).
+    Run it in a unit of :meth:`~cosigner.store.Store.atomic`: on SQL stores the
+    unit makes the use, the mpcSessionId it pays for and its audit entry one commit.
+    """
     load_user_key(ctx, scheme, claims.user_id, relayer_key_id)
-    # The use, the mpcSessionId it pays for and its audit entry: one commit on SQL stores.
+    # Inside the caller's unit of work (what makes these one commit) this joins it; called
+    # outside any unit, it groups the use, the mpcSessionId and the audit entry itself.
     with ctx.store.group():
         session = spend_use(ctx, scheme, claims, relayer_key_id, message, audit_data=audit_data)
         mpc_session_id = secrets.token_urlsafe(32)
@@ -287,24 +304,16 @@ def check_mpc_session(
     :func:`spend_mpc_session`, which makes the id single-use.
     """
     check_key_scope(claims, relayer_key_id)
-    kind = f"mpc_{scheme.name}"
-    what = "mpcSessionId"
     try:
-        record = ctx.store.sessions.get(kind, mpc_session_id)
-    except SessionExpiredError:
-        raise SessionExpired(f"the {what} has expired (60 s): authorize again") from None
-    except NotFoundError:
-        raise _unknown_mpc_session() from None
+        record = ctx.store.sessions.get(f"mpc_{scheme.name}", mpc_session_id)
+    except NotFoundError as exc:
+        raise _mpc_session_gone(exc) from None
     data = json.loads(record.data)
     _check_mpc_scope(data, claims, relayer_key_id)
     message = b64u_decode(str(data["message"]))
     if not hmac.compare_digest(message, signing_digest):
         spend_mpc_session(ctx, scheme, mpc_session_id)
-        raise CommitAndRaise(
-            SigningDigestMismatch(
-                f"the signing digest is not the one this {what} authorized; authorize it first"
-            )
-        )
+        raise CommitAndRaise(_digest_mismatch())
     return message
 
 
@@ -312,16 +321,23 @@ def spend_mpc_session(ctx: ServerContext, scheme: ThresholdScheme, mpc_session_i
     """Consume the mpcSessionId; of concurrent calls exactly one succeeds (``not_found`` else)."""
     try:
         ctx.store.sessions.take(f"mpc_{scheme.name}", mpc_session_id)
-    except SessionExpiredError:
-        raise SessionExpired("the mpcSessionId has expired (60 s): authorize again") from None
-    except NotFoundError:
-        raise _unknown_mpc_session() from None
+    except NotFoundError as exc:
+        raise _mpc_session_gone(exc) from None
 
 
-def _unknown_mpc_session() -> NotFoundError:
+def _mpc_session_gone(exc: NotFoundError) -> CosignerError:
+    """The store's refusal of an mpcSessionId (expired, or unknown), as the routes answer it."""
+    if isinstance(exc, SessionExpiredError):
+        return SessionExpired("the mpcSessionId has expired (60 s): authorize again")
     return NotFoundError(
         "unknown mpcSessionId: it was used already, has expired or was never issued; "
         "authorize again"
+    )
+
+
+def _digest_mismatch() -> SigningDigestMismatch:
+    return SigningDigestMismatch(
+        "the signing digest is not the one this mpcSessionId authorized; authorize it first"
     )
 
 
@@ -342,8 +358,6 @@ def take_mpc_session(
     :meth:`~cosigner.store.Store.atomic`).
     """
     check_key_scope(claims, relayer_key_id)
-    what = "mpcSessionId"
-
     data: dict[str, Any] = {}
 
     def in_scope(record: SessionRecord) -> None:
@@ -352,17 +366,11 @@ def take_mpc_session(
 
     try:
         ctx.store.sessions.take_checked(f"mpc_{scheme.name}", mpc_session_id, in_scope)
-    except SessionExpiredError:
-        raise SessionExpired(f"the {what} has expired (60 s): authorize again") from None
-    except NotFoundError:
-        raise _unknown_mpc_session() from None
+    except NotFoundError as exc:
+        raise _mpc_session_gone(exc) from None
     message = b64u_decode(str(data["message"]))
     if not hmac.compare_digest(message, signing_digest):
-        raise CommitAndRaise(
-            SigningDigestMismatch(
-                f"the signing digest is not the one this {what} authorized; authorize it first"
-            )
-        )
+        raise CommitAndRaise(_digest_mismatch())
     return message
 
 
@@ -374,6 +382,35 @@ def _check_mpc_scope(data: dict[str, Any], claims: ThresholdClaims, relayer_key_
         or data.get("rpId") != claims.rp_id
     ):
         raise ScopeMismatchError("this mpcSessionId was authorized for another session or key")
+
+
+def put_signing_session(
+    ctx: ServerContext,
+    scheme: ThresholdScheme,
+    claims: ThresholdClaims,
+    kind: str,
+    relayer_key_id: str,
+    fields: Mapping[str, Any],
+    ttl_ms: int,
+) -> SessionRecord:
+    """Store a new signing session of the caller's, sealed; its record (``session_id``: its id).
+
+    The state is ``fields`` and the scope :func:`take_signing_session`
+    checks (the user, the key and the threshold session), sealed with the
+    scheme's cipher under ``kind`` and the session's id, a fresh random one
+    (:meth:`~cosigner.store.SessionStore.put` with ``fresh_id``).
+    """
+    _, cipher = scheme.secrets()
+    signing_session_id = secrets.token_urlsafe(32)
+    state: dict[str, Any] = {
+        "user": claims.user_id,
+        "key": relayer_key_id,
+        "session": claims.session_id,
+    }
+    assert not state.keys() & fields.keys(), "the scope fields are written here"
+    state.update(fields)
+    sealed = cipher.seal(json.dumps(state).encode(), kind=kind, record_id=signing_session_id)
+    return ctx.store.sessions.put(kind, signing_session_id, sealed, ttl_ms=ttl_ms, fresh_id=True)
 
 
 def take_signing_session(

@@ -114,7 +114,6 @@ from cosigner.server.routes.threshold_common import (
     KeyId,
     SessionRequest,
     SessionResponse,
-    authorize_and_open,
     authorize_request,
     export_response,
     healthz_response,
@@ -122,11 +121,13 @@ from cosigner.server.routes.threshold_common import (
 )
 from cosigner.server.sessions import THRESHOLD_ECDSA_KIND, ThresholdClaims
 from cosigner.server.threshold import (
+    RELAYER_KEY_CACHE_SIZE,
     MasterSecretMismatch,
     check_key_scope,
     check_mpc_session,
     check_session_live,
     load_user_key,
+    put_signing_session,
     relayer_key_id,
     spend_mpc_session,
     take_signing_session,
@@ -148,9 +149,6 @@ from cosigner.store import (
 from cosigner.store import Presignature as ConsumedPresignature
 from cosigner.store.records import is_regression
 
-RELAYER_KEY_CACHE_SIZE: Final = 4096
-"""Derived relayer keys kept per process (the derivation is deterministic; a hit skips
-HKDF and three scalar multiplications on every signing request)."""
 NAME: Final = "ecdsa"
 SCHEME = SCHEMES[SCHEME_ECDSA_2P_V1]
 GROUP = SCHEME.group
@@ -173,7 +171,11 @@ def scheme_of(ctx: ServerContext) -> ThresholdScheme:
 
 @dataclass(frozen=True, slots=True)
 class RelayerEcdsaKey:
-    """The relayer's side of one key, re-derived from the master secret on each use."""
+    """The relayer's side of one key, derived from the master secret (cached per process).
+
+    The derivation is deterministic, so :func:`derive_relayer_key` keeps the
+    last :data:`RELAYER_KEY_CACHE_SIZE` keys it derived.
+    """
 
     x_relayer: int = field(repr=False)
     public_key: bytes
@@ -406,22 +408,18 @@ async def authorize_route(
     unit instead, exactly as ``sign/init`` opens it (a presignature reserved,
     the relayer's entropy drawn); ``pool_empty`` leaves the use unspent.
     """
-    scheme = scheme_of(ctx)
-    if body.sign_init is None:
-        return await authorize_request(ctx, scheme, claims, body, EcdsaAuthorizeResponse)
-    return await authorize_and_open(
+    return await authorize_request(
         ctx,
-        scheme,
+        scheme_of(ctx),
         claims,
         body,
         EcdsaAuthorizeResponse,
-        functools.partial(_authorize_and_open, body, body.sign_init, claims, ctx),
+        functools.partial(_authorize_and_open, body, claims, ctx),
     )
 
 
 def _authorize_and_open(
     body: EcdsaAuthorizeRequest,
-    fields: EcdsaSignInitFields,
     claims: ThresholdClaims,
     ctx: ServerContext,
     binding: Binding,
@@ -433,7 +431,8 @@ def _authorize_and_open(
     # The relayer's side of the key first: a master secret that does not match it is refused
     # before anything is reserved or spent, as sign/init refuses it.
     stored_relayer_key(master, load_user_key(ctx, scheme, claims.user_id, key_id))
-    return _open_signing(ctx, claims, key_id, binding.message, fields, spend)
+    assert body.sign_init is not None, "called for a body with signInit only"
+    return _open_signing(ctx, claims, key_id, binding.message, body.sign_init, spend)
 
 
 # -- presign ----------------------------------------------------------------------------------
@@ -722,7 +721,7 @@ def _presignature_record_id(key_id: str, presignature_id: str) -> str:
 
 def _pool_presignature(
     ctx: ServerContext, claims: ThresholdClaims, key_id: str, presignature: Presignature
-) -> str:
+) -> None:
     _, cipher = scheme_of(ctx).secrets()
     presignature_id = presignature.presignature_id.hex()
     secret = cipher.seal(
@@ -742,7 +741,6 @@ def _pool_presignature(
         claims.user_id,
         {"scheme": SCHEME_ECDSA_2P_V1, "relayerKeyId": key_id, "presignatureId": presignature_id},
     )
-    return presignature_id
 
 
 # -- orphaned presignatures ---------------------------------------------------------------------
@@ -883,32 +881,26 @@ def _open_signing(
     stores the unit's rollback undoes it as well): a refused request never
     costs a presignature.
     """
-    _, cipher = scheme_of(ctx).secrets()
     pool = ctx.store.presignatures
     reservation = pool.reserve(key_id, presignature_id=fields.presignature_id)
     relayer_entropy = secrets.token_bytes(32)
-    signing_session_id = secrets.token_urlsafe(32)
     state = {
-        "user": claims.user_id,
-        "key": key_id,
-        "session": claims.session_id,
         "digest": b64u_encode(digest),
         "presignatureId": reservation.presignature_id,
         "clientEntropy": fields.client_entropy,
         "relayerEntropy": b64u_encode(relayer_entropy),
     }
-    sealed = cipher.seal(json.dumps(state).encode(), kind=SIGN_KIND, record_id=signing_session_id)
     ttl_ms = min(reservation.expires_at_ms - ctx.clock(), ctx.settings.signing_session_ttl_s * 1000)
     try:
         spent = spend()
-        record = ctx.store.sessions.put(
-            SIGN_KIND, signing_session_id, sealed, ttl_ms=max(ttl_ms, 1), fresh_id=True
+        record = put_signing_session(
+            ctx, scheme_of(ctx), claims, SIGN_KIND, key_id, state, ttl_ms=max(ttl_ms, 1)
         )
     except CosignerError:
         pool.release(key_id, reservation.presignature_id)
         raise
     return spent, EcdsaSignInitResponse(
-        signing_session_id=signing_session_id,
+        signing_session_id=record.session_id,
         presignature_id=reservation.presignature_id,
         relayer_entropy=b64u_encode(relayer_entropy),
         expires_at=record.expires_at_ms,

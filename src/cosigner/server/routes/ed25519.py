@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -76,7 +75,6 @@ from cosigner.server.routes.threshold_common import (
     KeyId,
     SessionRequest,
     SessionResponse,
-    authorize_and_open,
     authorize_request,
     export_response,
     healthz_response,
@@ -90,10 +88,12 @@ from cosigner.server.sessions import (
 )
 from cosigner.server.threshold import (
     PARTICIPANT_IDS,
+    RELAYER_KEY_CACHE_SIZE,
     MasterSecretMismatch,
     check_key_scope,
     check_session_live,
     load_user_key,
+    put_signing_session,
     relayer_key_id,
     take_mpc_session,
     take_signing_session,
@@ -105,9 +105,6 @@ from cosigner.store import (
     KeyRecord,
 )
 
-RELAYER_KEY_CACHE_SIZE: Final = 4096
-"""Derived relayer keys kept per process (the derivation is deterministic; a hit skips
-HKDF and three scalar multiplications on every signing request)."""
 NAME: Final = "ed25519"
 SCHEME = SCHEMES[SCHEME_ED25519_2P_V1]
 SUITE = frost.ciphersuite("ed25519")
@@ -127,7 +124,11 @@ def scheme_of(ctx: ServerContext) -> ThresholdScheme:
 
 @dataclass(frozen=True, slots=True)
 class RelayerKey:
-    """The relayer's side of one key, re-derived from the master secret on each use."""
+    """The relayer's side of one key, derived from the master secret (cached per process).
+
+    The derivation is deterministic, so :func:`derive_relayer_key` keeps the
+    last :data:`RELAYER_KEY_CACHE_SIZE` keys it derived.
+    """
 
     x_relayer: int = field(repr=False)
     package: frost.KeyPackage = field(repr=False)
@@ -350,29 +351,26 @@ async def authorize_route(
     With ``signInit`` (the client's commitments), the use is spent on a signing
     session opened in the same unit instead, exactly as ``sign/init`` opens it.
     """
-    scheme = scheme_of(ctx)
-    if body.sign_init is None:
-        return await authorize_request(ctx, scheme, claims, body, Ed25519AuthorizeResponse)
-    return await authorize_and_open(
+    return await authorize_request(
         ctx,
-        scheme,
+        scheme_of(ctx),
         claims,
         body,
         Ed25519AuthorizeResponse,
-        functools.partial(_authorize_and_open, body, body.sign_init, claims, ctx),
+        functools.partial(_authorize_and_open, body, claims, ctx),
     )
 
 
 def _authorize_and_open(
     body: Ed25519AuthorizeRequest,
-    fields: SignInitFields,
     claims: ThresholdClaims,
     ctx: ServerContext,
     binding: Binding,
     spend: Callable[[], AuthSession],
 ) -> tuple[AuthSession, SignInitResponse]:
     key = load_user_key(ctx, scheme_of(ctx), claims.user_id, body.relayer_key_id)
-    return _open_signing(ctx, claims, key, binding.message, fields, spend)
+    assert body.sign_init is not None, "called for a body with signInit only"
+    return _open_signing(ctx, claims, key, binding.message, body.sign_init, spend)
 
 
 def _decode_commitments(c: Commitments) -> frost.SigningCommitments:
@@ -432,7 +430,8 @@ def _open_signing(
     spent or stored; the nonces are stored for ``digest``, the message that
     ``spend`` paid for.
     """
-    master, cipher = scheme_of(ctx).secrets()
+    scheme = scheme_of(ctx)
+    master, _ = scheme.secrets()
     client_commitments = _decode_commitments(fields.client_commitments)
     nonces, relayer_commitments = frost.commit(stored_relayer_key(master, key).package)
     frost.SigningPackage(
@@ -442,11 +441,7 @@ def _open_signing(
     )
     spent = spend()
     hiding, binding = nonces.consume()
-    signing_session_id = secrets.token_urlsafe(32)
     state = {
-        "user": claims.user_id,
-        "key": key.key_id,
-        "session": claims.session_id,
         "message": b64u_encode(digest),
         "client": [
             b64u_encode(client_commitments.hiding.to_bytes()),
@@ -457,16 +452,17 @@ def _open_signing(
             b64u_encode(GROUP.encode_scalar(binding)),
         ],
     }
-    sealed = cipher.seal(json.dumps(state).encode(), kind=SIGN_KIND, record_id=signing_session_id)
-    record = ctx.store.sessions.put(
+    record = put_signing_session(
+        ctx,
+        scheme,
+        claims,
         SIGN_KIND,
-        signing_session_id,
-        sealed,
+        key.key_id,
+        state,
         ttl_ms=ctx.settings.signing_session_ttl_s * 1000,
-        fresh_id=True,
     )
     return spent, SignInitResponse(
-        signing_session_id=signing_session_id,
+        signing_session_id=record.session_id,
         relayer_commitments=_commitments_out(relayer_commitments),
         expires_at=record.expires_at_ms,
     )
@@ -498,14 +494,15 @@ def _sign_finalize(
     client_share = frost.SignatureShare(
         SUITE, GROUP.decode_scalar(decode(body.client_signature_share))
     )
+    # The key before the take: an unknown key or another master secret spends no nonces.
+    key = load_user_key(ctx, scheme, claims.user_id, body.relayer_key_id)
+    relayer = stored_relayer_key(master, key)
     # The single-winner consumption of the relayer's nonces, durable when this unit commits.
     state = take_signing_session(
         ctx, scheme, claims, SIGN_KIND, body.signing_session_id, body.relayer_key_id
     )
     # From here on the nonces are spent, whatever happens: a refusal keeps the take.
     try:
-        key = load_user_key(ctx, scheme, claims.user_id, body.relayer_key_id)
-        relayer = stored_relayer_key(master, key)
         message = b64u_decode(state["message"])
         signature = _sign_and_aggregate(state, message, client_share, relayer)
     except CosignerError as exc:

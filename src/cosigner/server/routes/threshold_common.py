@@ -8,9 +8,9 @@ each scheme's router calls them with its :class:`ThresholdScheme`:
 * :func:`mint_session_response`: a threshold session for one of the user's keys;
 * :func:`authorize_request`: one use of the session for one message, or for
   the sign request of a chain intent whose digest the server recomputes
-  (:func:`bind_message`); a scheme's ``authorize`` with ``signInit`` spends
-  the use on a signing session opened in the same request instead
-  (:func:`~cosigner.server.threshold.spend_use`, :func:`authorize_response`);
+  (:func:`bind_message`), paid with an mpcSessionId; with ``signInit`` the
+  use is spent on the scheme's signing session, opened in the same request
+  instead (:func:`~cosigner.server.threshold.spend_use`);
 * :func:`export_response`: after a passkey step-up, the relayer's additive
   share encrypted to the client's X25519 key, and an audit entry.
 """
@@ -267,21 +267,15 @@ def bind_message(
 R = TypeVar("R", bound=AuthorizeResponse)
 
 
-T = TypeVar("T")
+class SignInitAnswer(Protocol):
+    """What a scheme's ``sign/init`` answers (the part :func:`authorize_request` reads)."""
+
+    @property
+    def expires_at(self) -> int: ...
 
 
-def _bound(
-    spend: Callable[..., T],
-    ctx: ServerContext,
-    scheme: ThresholdScheme,
-    claims: ThresholdClaims,
-    body: AuthorizeRequest,
-    binding: Binding,
-) -> Callable[[], T]:
-    """``spend`` (``authorize`` or ``spend_use``) for this request's key, message and audit."""
-    return functools.partial(
-        spend, ctx, scheme, claims, body.relayer_key_id, binding.message, audit_data=binding.audit
-    )
+OpenSigning = Callable[[Binding, Callable[[], AuthSession]], tuple[AuthSession, SignInitAnswer]]
+"""A scheme's ``open_signing(binding, spend)`` for ``authorize`` with ``signInit``."""
 
 
 def authorize_response(
@@ -313,73 +307,61 @@ async def authorize_request(
     claims: ThresholdClaims,
     body: AuthorizeRequest,
     cls: type[R],
+    open_signing: OpenSigning | None = None,
 ) -> R:
-    """Spend one use of the threshold session on one message; answers its mpcSessionId.
+    """Spend one use of the threshold session on one message.
 
-    The message is bound first (:func:`bind_message`); the use, the
-    mpcSessionId and the audit entry are then one unit of work
-    (:meth:`cosigner.store.Store.atomic`).
+    The message is bound first (:func:`bind_message`). Then, as one unit of
+    work (:meth:`cosigner.store.Store.atomic`, no flush):
+
+    * without ``signInit``: the use, a new mpcSessionId for the message and
+      the audit entry (:func:`~cosigner.server.threshold.authorize`); the
+      answer carries the mpcSessionId;
+    * with ``signInit`` (the body's ``sign_init`` set, and the scheme's
+      ``open_signing`` given): ``open_signing(binding, spend)``, which calls
+      ``spend()`` (:func:`~cosigner.server.threshold.spend_use`: the use and
+      its audit entry) where its scheme wants it and opens the scheme's
+      signing session for ``binding.message``, exactly what ``sign/init``
+      would open; it answers ``spend()``'s session and the ``sign/init``
+      answer, which the answer carries as ``signInit``. That saves the client
+      a round trip and the server a request and a commit; no mpcSessionId is
+      issued, since nothing is left for one to authorize.
     """
     binding = bind_message(scheme, claims, body)
-    # No flush (see Store.atomic): a power cut before the next flushed commit undoes the
-    # use and the mpcSessionId together, and nothing was signed with them yet.
-    granted = await ctx.store.atomic(
-        _bound(authorize, ctx, scheme, claims, body, binding), flush=False
-    )
+    key_id = body.relayer_key_id
+    # No flush (see Store.atomic): a power cut before the next flushed commit undoes the use
+    # and what it paid for together, and nothing was signed with them yet.
+    mpc_session_id: str | None = None
+    extra: dict[str, Any] = {}
+    if open_signing is None or getattr(body, "sign_init", None) is None:
+        granted = await ctx.store.atomic(
+            functools.partial(
+                authorize, ctx, scheme, claims, key_id, binding.message, audit_data=binding.audit
+            ),
+            flush=False,
+        )
+        mpc_session_id, expires_at, session = (
+            granted.mpc_session_id,
+            granted.expires_at_ms,
+            granted.session,
+        )
+    else:
+        spend = functools.partial(
+            spend_use, ctx, scheme, claims, key_id, binding.message, audit_data=binding.audit
+        )
+        session, init = await ctx.store.atomic(
+            functools.partial(open_signing, binding, spend), flush=False
+        )
+        expires_at, extra["sign_init"] = init.expires_at, init
     ctx.metrics.authorizations.labels(scheme=scheme.name).inc()
     return authorize_response(
         cls,
         body,
         binding,
-        mpc_session_id=granted.mpc_session_id,
-        expires_at=granted.expires_at_ms,
-        remaining_uses=granted.session.remaining_uses,
-    )
-
-
-class SignInitAnswer(Protocol):
-    """What a scheme's ``sign/init`` answers (the part ``authorize_and_open`` reads)."""
-
-    @property
-    def expires_at(self) -> int: ...
-
-
-A = TypeVar("A", bound=SignInitAnswer)
-
-
-async def authorize_and_open(
-    ctx: ServerContext,
-    scheme: ThresholdScheme,
-    claims: ThresholdClaims,
-    body: AuthorizeRequest,
-    cls: type[R],
-    open_signing: Callable[[Binding, Callable[[], AuthSession]], tuple[AuthSession, A]],
-) -> R:
-    """``authorize`` with ``signInit``: the use spent on a signing session opened at once.
-
-    ``open_signing(binding, spend)`` runs as one unit of work (no flush, as
-    for ``authorize`` and ``sign/init``): it calls ``spend()``, which spends
-    the use (:func:`~cosigner.server.threshold.spend_use`), where its scheme
-    wants it, and opens the scheme's signing session for ``binding.message``,
-    exactly what ``sign/init`` would open; it answers ``spend()``'s session
-    and the ``sign/init`` answer. It saves the
-    client a round trip and the server a request and a commit; no mpcSessionId
-    is issued, since nothing is left for one to authorize.
-    """
-    binding = bind_message(scheme, claims, body)
-    spend = _bound(spend_use, ctx, scheme, claims, body, binding)
-    session, init = await ctx.store.atomic(
-        functools.partial(open_signing, binding, spend), flush=False
-    )
-    ctx.metrics.authorizations.labels(scheme=scheme.name).inc()
-    return authorize_response(
-        cls,
-        body,
-        binding,
-        mpc_session_id=None,
-        expires_at=init.expires_at,
+        mpc_session_id=mpc_session_id,
+        expires_at=expires_at,
         remaining_uses=session.remaining_uses,
-        sign_init=init,
+        **extra,
     )
 
 
