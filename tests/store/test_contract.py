@@ -1224,6 +1224,62 @@ def test_sqlite_a_failed_batch_fails_every_unit(
         store.close()
 
 
+def test_sqlite_batch_waits_for_a_locked_file_without_blocking_the_loop(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "locked.db"
+    store = open_store(f"sqlite:///{path}")
+    held, released_at = threading.Event(), [0.0]
+    hold_s = 0.3
+
+    def hold_write_lock() -> None:
+        conn = sqlite3.connect(path, isolation_level=None)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            held.set()
+            time.sleep(hold_s)
+            released_at[0] = time.monotonic()
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+
+    def put() -> str:
+        return store.sessions.put("mpc", "locked", b"x", ttl_ms=60_000).session_id
+
+    async def main() -> tuple[list[float], float]:
+        ticks: list[float] = []
+        done = False
+
+        async def ticker() -> None:
+            while not done:
+                ticks.append(time.monotonic())
+                await asyncio.sleep(0.005)
+
+        task = asyncio.create_task(ticker())
+        await asyncio.sleep(0)
+        assert await store.atomic(put) == "locked"
+        finished = time.monotonic()
+        done = True
+        await task
+        return ticks, finished
+
+    holder = threading.Thread(target=hold_write_lock)
+    holder.start()
+    try:
+        assert held.wait(5)
+        ticks, finished = asyncio.run(main())
+        holder.join()
+        # The loop went on running while the other connection held the write lock...
+        gaps = [b - a for a, b in itertools.pairwise([*ticks, finished])]
+        assert sum(gaps) >= hold_s / 2 and max(gaps) < hold_s / 2
+        # ...and the unit ran once the lock was released.
+        assert finished >= released_at[0] > 0
+        assert _exists(store, "locked")
+    finally:
+        holder.join()
+        store.close()
+
+
 def test_sqlite_units_of_one_loop_turn_share_one_commit(tmp_path: Path) -> None:
     from cosigner.store.sqlite import SqliteBackend
 

@@ -27,16 +27,15 @@ and turned into ``?`` for SQLite.
 
 from __future__ import annotations
 
-import hmac
 import json
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Final, Protocol, TypeVar
 
-from cosigner.store.audit import GENESIS_HASH, chain_entry, hash_input_parts
+from cosigner.store.audit import GENESIS_HASH, chain_entry
 from cosigner.store.base import (
     UNLINK_DONE,
     UNLINK_LAST,
@@ -53,7 +52,7 @@ from cosigner.store.base import (
     Store,
     StorePart,
 )
-from cosigner.store.errors import AuditChainError, SchemaVersionError
+from cosigner.store.errors import SchemaVersionError, StoreUnavailableError
 from cosigner.store.migrations import (
     CREATE_MIGRATIONS_TABLE,
     LATEST_VERSION,
@@ -75,8 +74,6 @@ from cosigner.store.records import (
     SessionRecord,
     SessionScope,
     WebAuthnCredential,
-    canonical_json,
-    check_id,
 )
 
 Row = tuple[Any, ...]
@@ -139,6 +136,10 @@ class SqlBackend(ABC):
     """
 
     dialect: Dialect
+    defers_writes: bool = False
+    """Whether :meth:`Tx.defer` really holds a write back to travel with a later statement
+    (PostgreSQL in pipeline mode) rather than running it at once (SQLite, or PostgreSQL
+    without pipeline mode): only then is a write without its row count worth choosing."""
 
     def __init__(self) -> None:
         self._grouped = threading.local()
@@ -330,8 +331,8 @@ class SqlSessionStore(_SqlPart, SessionStore):
             )
 
     def _insert_fresh(self, record: SessionRecord) -> bool:
-        # Only a pipelined PostgreSQL unit gains anything: SQLite runs every statement at once.
-        if self._db.dialect is not POSTGRES or not self._db.in_group():
+        # Only a unit whose deferred writes really wait (PostgreSQL's pipeline) gains anything.
+        if not self._db.defers_writes or not self._db.in_group():
             return False
         with self._write_one() as tx:
             # No ON CONFLICT: a clash (which a fresh random id never meets) fails the unit.
@@ -965,28 +966,6 @@ def _audit(row: Row) -> AuditEntry:
     )
 
 
-_PG_APPEND: Final = (
-    "WITH head AS ("
-    " SELECT seq, hash FROM cosigner_audit_head WHERE namespace = %s FOR UPDATE"
-    "), entry AS ("
-    " SELECT seq + 1 AS seq, hash AS prev_hash,"
-    " sha256(%s::bytea || convert_to((seq + 1)::text, 'UTF8') || %s::bytea"
-    " || convert_to(encode(hash, 'hex'), 'UTF8') || %s::bytea) AS hash FROM head"
-    "), written AS ("
-    f" INSERT INTO cosigner_audit_log (namespace, {_AUDIT_COLUMNS})"
-    " SELECT %s, seq, %s, %s, %s, %s, prev_hash, hash FROM entry"
-    ")"
-    " UPDATE cosigner_audit_head AS h SET seq = entry.seq, hash = entry.hash FROM entry"
-    " WHERE h.namespace = %s RETURNING entry.seq, entry.prev_hash, entry.hash"
-)
-"""One round trip on PostgreSQL: lock the head, hash the entry, write it, move the head.
-
-The head row is locked from this statement to the commit, so every append
-waits for the one before it; a statement instead of four keeps that short.
-The hash is finished in SQL from :func:`cosigner.store.audit.hash_input_parts`
-and checked again here before the entry is returned."""
-
-
 AUDIT_SEAL_BATCH: Final = 500
 """Waiting entries chained per transaction by :meth:`SqlAuditLog.seal_pending`."""
 
@@ -998,23 +977,30 @@ class SqlAuditLog(_SqlPart, AuditLog):
         # chaining in every signing request would line them all up behind one row.
         self.defers_chaining = backend.dialect is POSTGRES
 
-    def record(self, kind: str, subject: str, data: Mapping[str, Any] | None = None) -> None:
+    def _record(self, kind: str, subject: str, data: str, at_ms: int) -> None:
         if not self.defers_chaining:
-            self.append(kind, subject, data)
+            super()._record(kind, subject, data, at_ms)
             return
-        text = canonical_json(dict(data or {}))
         with self._write_one() as tx:
             # Deferred: inside a unit it travels with the unit's next statement or COMMIT.
             tx.defer(
                 "INSERT INTO cosigner_audit_pending (namespace, at_ms, kind, subject, data)"
                 " VALUES (%s, %s, %s, %s, %s)",
-                (self._ns, self._now(), check_id("kind", kind), check_id("subject", subject), text),
+                (self._ns, at_ms, kind, subject, data),
             )
 
     def seal_pending(self) -> int:
         """Chain the waiting entries, oldest first, :data:`AUDIT_SEAL_BATCH` per transaction."""
         if not self.defers_chaining:
             return 0
+        # Nothing waiting (the usual case for readers and the sealer): no write transaction,
+        # no lock on the head. An entry recorded after this look is sealed by the next call.
+        with self._read() as tx:
+            tx.execute(
+                "SELECT 1 FROM cosigner_audit_pending WHERE namespace = %s LIMIT 1", (self._ns,)
+            )
+            if tx.one() is None:
+                return 0
         sealed = 0
         while True:
             count = self._seal_batch()
@@ -1027,12 +1013,7 @@ class SqlAuditLog(_SqlPart, AuditLog):
         with self._write() as tx:
             # The head first: sealers (and appends) take turns on it, and each then sees
             # what the one before it left.
-            tx.execute(
-                "SELECT seq, hash FROM cosigner_audit_head WHERE namespace = %s"
-                f"{self._db.dialect.for_update}",
-                (self._ns,),
-            )
-            head = tx.one()
+            head = self._locked_head(tx)
             if head is None:
                 return 0  # made when the store opens; nothing can be waiting before that
             tx.execute(
@@ -1043,91 +1024,60 @@ class SqlAuditLog(_SqlPart, AuditLog):
             rows = tx.all()
             if not rows:
                 return 0
-            seq, prev = int(head[0]), bytes(head[1])
-            values: list[Any] = []
-            for _, at_ms, kind, subject, data in rows:
-                entry = chain_entry(
-                    seq, prev, at_ms=int(at_ms), kind=kind, subject=subject, data=data
-                )
-                values += [self._ns, entry.seq, entry.at_ms, entry.kind, entry.subject]
-                values += [entry.data, entry.prev_hash, entry.hash]
-                seq, prev = entry.seq, entry.hash
-            placeholders = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s)"] * len(rows))
-            tx.execute(
-                f"INSERT INTO cosigner_audit_log (namespace, {_AUDIT_COLUMNS})"
-                f" VALUES {placeholders}",
-                values,
-            )
-            tx.execute(
+            self._chain_after(tx, head, [(int(at_ms), k, s, d) for _, at_ms, k, s, d in rows])
+            tx.defer(
                 f"DELETE FROM cosigner_audit_pending WHERE namespace = %s AND {order} = ANY(%s)",
                 (self._ns, [int(row[0]) for row in rows]),
-            )
-            tx.execute(
-                "UPDATE cosigner_audit_head SET seq = %s, hash = %s WHERE namespace = %s",
-                (seq, prev, self._ns),
             )
         return len(rows)
 
     def _append(self, kind: str, subject: str, data: str, at_ms: int) -> AuditEntry:
-        if self._db.dialect is POSTGRES:
-            entry = self._append_one_statement(kind, subject, data, at_ms)
-            if entry is not None:
-                return entry
         with self._write() as tx:
-            tx.execute(
-                "INSERT INTO cosigner_audit_head (namespace, seq, hash) VALUES (%s, 0, %s)"
-                " ON CONFLICT DO NOTHING",
-                (self._ns, GENESIS_HASH),
-            )
-            tx.execute(
-                "SELECT seq, hash FROM cosigner_audit_head WHERE namespace = %s"
-                f"{self._db.dialect.for_update}",
-                (self._ns,),
-            )
-            head = tx.one()
-            assert head is not None, "the head row was just ensured"
-            entry = chain_entry(
-                int(head[0]), bytes(head[1]), at_ms=at_ms, kind=kind, subject=subject, data=data
-            )
-            tx.execute(
-                f"INSERT INTO cosigner_audit_log (namespace, {_AUDIT_COLUMNS})"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                (
-                    self._ns,
-                    entry.seq,
-                    entry.at_ms,
-                    entry.kind,
-                    entry.subject,
-                    entry.data,
-                    entry.prev_hash,
-                    entry.hash,
-                ),
-            )
-            tx.execute(
-                "UPDATE cosigner_audit_head SET seq = %s, hash = %s WHERE namespace = %s",
-                (entry.seq, entry.hash, self._ns),
-            )
+            head = self._locked_head(tx)
+            if head is None:
+                raise StoreUnavailableError(
+                    "the audit log's head row is missing (it is made when the store opens)"
+                )
+            (entry,) = self._chain_after(tx, head, [(at_ms, kind, subject, data)])
         return entry
 
-    def _append_one_statement(
-        self, kind: str, subject: str, data: str, at_ms: int
-    ) -> AuditEntry | None:
-        """The append as :data:`_PG_APPEND`; None when the head row is missing (not yet made)."""
-        before, between, after = hash_input_parts(at_ms, kind, subject, data)
-        with self._write_one() as tx:
-            tx.execute(
-                _PG_APPEND,
-                (self._ns, before, between, after, self._ns, at_ms, kind, subject, data, self._ns),
-            )
-            row = tx.one()
-        if row is None:
-            return None
-        entry = chain_entry(
-            int(row[0]) - 1, bytes(row[1]), at_ms=at_ms, kind=kind, subject=subject, data=data
+    def _locked_head(self, tx: Tx) -> tuple[int, bytes] | None:
+        """The chain's (seq, hash), its row locked to the commit; None if the row is missing."""
+        tx.execute(
+            "SELECT seq, hash FROM cosigner_audit_head WHERE namespace = %s"
+            f"{self._db.dialect.for_update}",
+            (self._ns,),
         )
-        if not hmac.compare_digest(entry.hash, bytes(row[2])):
-            raise AuditChainError("the database hashed an audit entry differently", seq=entry.seq)
-        return entry
+        row = tx.one()
+        return None if row is None else (int(row[0]), bytes(row[1]))
+
+    def _chain_after(
+        self, tx: Tx, head: tuple[int, bytes], rows: Sequence[tuple[int, str, str, str]]
+    ) -> list[AuditEntry]:
+        """Chain ``rows`` (at_ms, kind, subject, data) after the locked ``head``.
+
+        Writes the entries and moves the head, both deferred: nothing reads their
+        row counts, so on PostgreSQL they travel with the COMMIT.
+        """
+        seq, prev = head
+        entries: list[AuditEntry] = []
+        values: list[Any] = []
+        for at_ms, kind, subject, data in rows:
+            entry = chain_entry(seq, prev, at_ms=at_ms, kind=kind, subject=subject, data=data)
+            entries.append(entry)
+            values += [self._ns, entry.seq, entry.at_ms, entry.kind, entry.subject]
+            values += [entry.data, entry.prev_hash, entry.hash]
+            seq, prev = entry.seq, entry.hash
+        placeholders = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s)"] * len(rows))
+        tx.defer(
+            f"INSERT INTO cosigner_audit_log (namespace, {_AUDIT_COLUMNS}) VALUES {placeholders}",
+            values,
+        )
+        tx.defer(
+            "UPDATE cosigner_audit_head SET seq = %s, hash = %s WHERE namespace = %s",
+            (seq, prev, self._ns),
+        )
+        return entries
 
     def _entries(self, after_seq: int, limit: int) -> list[AuditEntry]:
         with self._read() as tx:

@@ -37,17 +37,6 @@ def entry_hash(seq: int, at_ms: int, kind: str, subject: str, data: str, prev_ha
     return hashlib.sha256(_DOMAIN + canonical.encode("ascii")).digest()
 
 
-def hash_input_parts(at_ms: int, kind: str, subject: str, data: str) -> tuple[bytes, bytes, bytes]:
-    """The hashed bytes around ``seq`` and ``hex(prev_hash)``: (before, between, after).
-
-    ``SHA-256(before || decimal(seq) || between || hex(prev_hash) || after)``
-    is :func:`entry_hash`, so a database that holds the chain's head can
-    finish an entry's hash itself, in the statement that locks the head.
-    """
-    between = json.dumps([at_ms, kind, subject, data], separators=(",", ":"), ensure_ascii=True)
-    return _DOMAIN + b"[", b"," + between[1:-1].encode("ascii") + b',"', b'"]'
-
-
 def chain_entry(
     prev_seq: int, prev_hash: bytes, *, at_ms: int, kind: str, subject: str, data: str
 ) -> AuditEntry:

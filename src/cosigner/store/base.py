@@ -823,8 +823,7 @@ class AuditLog(StorePart, ABC):
 
     def append(self, kind: str, subject: str, data: Mapping[str, Any] | None = None) -> AuditEntry:
         """Append one entry; ``data`` is plain JSON and must hold no secrets."""
-        text = canonical_json(dict(data or {}))
-        return self._append(check_id("kind", kind), check_id("subject", subject), text, self._now())
+        return self._append(*self._checked(kind, subject, data))
 
     def record(self, kind: str, subject: str, data: Mapping[str, Any] | None = None) -> None:
         """Write one entry durably now (with the caller's unit of work); chain it soon.
@@ -836,7 +835,7 @@ class AuditLog(StorePart, ABC):
         (:meth:`entries`, :meth:`head`, :meth:`verify_chain`) seal first, so
         they always see every recorded entry chained.
         """
-        self.append(kind, subject, data)
+        self._record(*self._checked(kind, subject, data))
 
     def seal_pending(self) -> int:
         """Chain the entries :meth:`record` left waiting; returns how many (none here)."""
@@ -872,6 +871,17 @@ class AuditLog(StorePart, ABC):
         if head_seq and prev != head_hash:
             raise AuditChainError("hash does not match the log head", seq=head_seq)
         return seq
+
+    def _checked(
+        self, kind: str, subject: str, data: Mapping[str, Any] | None
+    ) -> tuple[str, str, str, int]:
+        """An entry's checked fields for :meth:`_append` and :meth:`_record`."""
+        text = canonical_json(dict(data or {}))
+        return check_id("kind", kind), check_id("subject", subject), text, self._now()
+
+    def _record(self, kind: str, subject: str, data: str, at_ms: int) -> None:
+        """:meth:`record` with checked fields: chained at once (:meth:`_append`) here."""
+        self._append(kind, subject, data, at_ms)
 
     @abstractmethod
     def _append(self, kind: str, subject: str, data: str, at_ms: int) -> AuditEntry:

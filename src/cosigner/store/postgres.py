@@ -46,7 +46,6 @@ where 10 served 223 to 236. The other connections stay for store calls made
 outside units."""
 _BEGIN: Final = b"BEGIN"
 _NO_FLUSH: Final = b"SET LOCAL synchronous_commit TO OFF"
-_BEGIN_NO_FLUSH: Final = _BEGIN + b"; " + _NO_FLUSH
 
 
 class _PostgresTx:
@@ -87,6 +86,7 @@ class PostgresBackend(SqlBackend):
         super().__init__()
         self._pipelined = psycopg.Pipeline.is_supported()
         """Whether libpq has pipeline mode (14 and newer); without it, a round trip each."""
+        self.defers_writes = self._pipelined
         self._pool: ConnectionPool[psycopg.Connection[Row]] = ConnectionPool(
             conninfo,
             min_size=1,
@@ -111,34 +111,23 @@ class PostgresBackend(SqlBackend):
         # atomic, and committed (durably, with synchronous_commit on) before its result
         # returns; at READ COMMITTED it sees the same snapshot either way.
         with self._pool.connection() as conn:
-            if write and not single and self._pipelined:
+            if write and not single:
                 with conn.cursor() as cursor:
                     try:
-                        # Pipeline mode: BEGIN (and the no-flush setting) travel with the
+                        # In pipeline mode BEGIN (and the no-flush setting) travel with the
                         # first statement, deferred writes with the next one or the COMMIT.
-                        with conn.pipeline() as pipeline:
+                        # A transaction whose commit need not wait for the WAL flush says
+                        # so (the next synchronous commit flushes it with its own).
+                        with conn.pipeline() if self._pipelined else contextlib.nullcontext() as p:
                             cursor.execute(_BEGIN)
                             if not flush:
                                 cursor.execute(_NO_FLUSH)
-                            yield _PostgresTx(cursor, pipeline)
+                            yield _PostgresTx(cursor, p)
                             cursor.execute(b"COMMIT")
                     except BaseException:
                         with contextlib.suppress(psycopg.Error):
                             cursor.execute(b"ROLLBACK")
                         raise
-            elif write and not single:
-                with conn.cursor() as cursor:
-                    # BEGIN by hand, so that a transaction whose commit need not wait for the
-                    # WAL flush says so in the same round trip (the next synchronous commit
-                    # flushes it with its own).
-                    cursor.execute(_BEGIN if flush else _BEGIN_NO_FLUSH)
-                    try:
-                        yield _PostgresTx(cursor)
-                    except BaseException:
-                        with contextlib.suppress(psycopg.Error):
-                            cursor.execute(b"ROLLBACK")
-                        raise
-                    cursor.execute(b"COMMIT")
             else:
                 with conn.cursor() as cursor:
                     yield _PostgresTx(cursor)

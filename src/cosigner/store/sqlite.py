@@ -111,6 +111,23 @@ class SqliteBackend(SqlBackend):
         self._busy_timeout_s = busy_timeout_s
         self._batch: _Batch | None = None
 
+    def _try_begin_immediate(self) -> bool:
+        """One ``BEGIN IMMEDIATE`` attempt that never waits: False if the write lock is taken.
+
+        The busy handler is off (``busy_timeout = 0``) for this attempt only
+        and restored afterwards; errors other than ``SQLITE_BUSY`` propagate.
+        """
+        self._conn.execute("PRAGMA busy_timeout = 0")
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+                raise
+            return False
+        finally:
+            self._conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_s * 1000)}")
+        return True
+
     def _begin_immediate(self) -> None:
         """``BEGIN IMMEDIATE``, retried briefly while another connection holds the write lock.
 
@@ -121,24 +138,12 @@ class SqliteBackend(SqlBackend):
         asked for without the busy handler and retried after 50 us, doubling
         up to 1 ms, for up to the same ``busy_timeout_s`` in all.
         """
-        self._conn.execute("PRAGMA busy_timeout = 0")
-        try:
-            wait, deadline = _BUSY_FIRST_WAIT_S, time.monotonic() + self._busy_timeout_s
-            while True:
-                try:
-                    self._conn.execute("BEGIN IMMEDIATE")
-                    return
-                except sqlite3.OperationalError as exc:
-                    if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
-                        raise
-                    if time.monotonic() >= deadline:
-                        raise StoreUnavailableError(
-                            "the SQLite store stayed locked by another connection"
-                        ) from None
-                time.sleep(wait)
-                wait = min(2 * wait, _BUSY_MAX_WAIT_S)
-        finally:
-            self._conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_s * 1000)}")
+        wait, deadline = _BUSY_FIRST_WAIT_S, time.monotonic() + self._busy_timeout_s
+        while not self._try_begin_immediate():
+            if time.monotonic() >= deadline:
+                raise StoreUnavailableError("the SQLite store stayed locked by another connection")
+            time.sleep(wait)
+            wait = min(2 * wait, _BUSY_MAX_WAIT_S)
 
     async def atomic(self, store: Store, unit: Callable[[], _T], *, flush: bool = True) -> _T:
         """Queue ``unit`` for this loop turn's batch; its outcome once the batch is committed."""
@@ -173,11 +178,7 @@ class SqliteBackend(SqlBackend):
             if self._closed:
                 raise StoreUnavailableError("the store is closed")
             self._synchronous(batch.flush)
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
-                    raise
+            if not self._try_begin_immediate():
                 self._lock.release()
                 self._retry_batch(batch)
                 return
