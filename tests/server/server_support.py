@@ -16,8 +16,6 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 from cosigner.client import CosignerClient, KeyHandle
-from cosigner.client.ecdsa import signature_share
-from cosigner.client.http import unb64u
 from cosigner.server import Secret, Settings
 from cosigner.store import Store
 from cosigner.testing import SoftAuthenticator, SoftWallet
@@ -77,6 +75,14 @@ def error_of(response: httpx.Response) -> tuple[int, str]:
     return response.status_code, body["code"]
 
 
+def new_client(server: Server, name: str = "alice") -> CosignerClient:
+    """An SDK client on ``server``'s app, registered as ``name`` and logged in."""
+    client = CosignerClient(server.client, SoftAuthenticator(origin=ORIGIN), rp_id=RP_ID)
+    client.register(name)
+    client.login()
+    return client
+
+
 def ecdsa_client_share(
     client: CosignerClient,
     key: KeyHandle,
@@ -88,13 +94,4 @@ def ecdsa_client_share(
 
     Takes the client's half of the presignature the relayer reserved, as the SDK does.
     """
-    presignature = client._take_half(key, str(init["presignatureId"]))
-    assert presignature is not None, "the relayer reserved a presignature this client lacks"
-    return signature_share(
-        presignature,
-        key_id=key.relayer_key_id,
-        signing_session_id=str(init["signingSessionId"]),
-        digest=digest,
-        client_entropy=client_entropy,
-        relayer_entropy=unb64u(init["relayerEntropy"]),
-    )
+    return client.ecdsa_client_share(key, init, digest, client_entropy)

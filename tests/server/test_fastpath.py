@@ -39,7 +39,7 @@ from server_support import (
 from starlette.requests import Request
 
 from cosigner import frost
-from cosigner.client import CosignerClient, KeyHandle
+from cosigner.client import CosignerClient, KeyHandle, commitments_json, frost_client_share
 from cosigner.client.http import b64u, bearer, unb64u
 from cosigner.groups import ED25519
 from cosigner.server import create_app
@@ -59,7 +59,6 @@ from cosigner.server.sessions import (
 from cosigner.store.memory import MemoryStore
 from cosigner.testing import ClientKey, SoftAuthenticator, SoftWallet
 
-SUITE = frost.ciphersuite("ed25519")
 MESSAGE = bytes(range(32))
 ED = "/threshold-ed25519"
 EC = "/threshold-ecdsa"
@@ -288,28 +287,19 @@ def frost_sign(server: Server, key: ClientKey, token: str) -> list[httpx.Respons
             "mpcSessionId": authorized.json()["mpcSessionId"],
             "relayerKeyId": key.relayer_key_id,
             "signingDigest": b64u(MESSAGE),
-            "clientCommitments": {
-                "hiding": b64u(commitments.hiding.to_bytes()),
-                "binding": b64u(commitments.binding.to_bytes()),
-            },
+            "clientCommitments": commitments_json(commitments),
         },
         headers=headers,
     )
     assert init.status_code == 200, init.text
     relayer = init.json()["relayerCommitments"]
-    relayer_commitments = frost.SigningCommitments(
-        SUITE,
-        ED25519.decode_element(unb64u(relayer["hiding"])),
-        ED25519.decode_element(unb64u(relayer["binding"])),
-    )
-    package = frost.SigningPackage(SUITE, {1: commitments, 2: relayer_commitments}, MESSAGE)
-    share = frost.sign(package, nonces, key.package)
+    share = frost_client_share(key.package, nonces, commitments, relayer, MESSAGE)
     final = server.client.post(
         f"{ED}/sign/finalize",
         json={
             "signingSessionId": init.json()["signingSessionId"],
             "relayerKeyId": key.relayer_key_id,
-            "clientSignatureShare": b64u(ED25519.encode_scalar(share.share)),
+            "clientSignatureShare": b64u(share),
         },
         headers=headers,
     )
@@ -343,13 +333,6 @@ def test_a_frost_signature_through_the_fast_path(
     assert fast[0].json()["intentDigest"] is None and "uiModel" in fast[0].json()
 
 
-def commitments_json(commitments: frost.SigningCommitments) -> dict[str, str]:
-    return {
-        "hiding": b64u(commitments.hiding.to_bytes()),
-        "binding": b64u(commitments.binding.to_bytes()),
-    }
-
-
 def frost_sign_opened(server: Server, key: ClientKey, token: str) -> list[httpx.Response]:
     """authorize with signInit, then sign/finalize, by hand; checks the Ed25519 signature."""
     headers = bearer(token)
@@ -365,19 +348,14 @@ def frost_sign_opened(server: Server, key: ClientKey, token: str) -> list[httpx.
     )
     assert authorized.status_code == 200, authorized.text
     init = authorized.json()["signInit"]
-    relayer_commitments = frost.SigningCommitments(
-        SUITE,
-        ED25519.decode_element(unb64u(init["relayerCommitments"]["hiding"])),
-        ED25519.decode_element(unb64u(init["relayerCommitments"]["binding"])),
-    )
-    package = frost.SigningPackage(SUITE, {1: commitments, 2: relayer_commitments}, MESSAGE)
-    share = frost.sign(package, nonces, key.package)
+    relayer = init["relayerCommitments"]
+    share = frost_client_share(key.package, nonces, commitments, relayer, MESSAGE)
     final = server.client.post(
         f"{ED}/sign/finalize",
         json={
             "signingSessionId": init["signingSessionId"],
             "relayerKeyId": key.relayer_key_id,
-            "clientSignatureShare": b64u(ED25519.encode_scalar(share.share)),
+            "clientSignatureShare": b64u(share),
         },
         headers=headers,
     )

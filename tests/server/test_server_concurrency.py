@@ -19,6 +19,7 @@ import httpx
 from server_support import ORIGIN, FakeClock, ServerFactory
 
 from cosigner import frost
+from cosigner.client import commitments_json
 from cosigner.store.sqlite import SqliteStore
 from cosigner.testing.wallet import b64u, bearer
 
@@ -73,12 +74,7 @@ def test_three_uses_admit_exactly_three_of_twenty_concurrent_authorizes_with_sig
             return {
                 "relayerKeyId": key.relayer_key_id,
                 "signingDigest": b64u(bytes(32)),
-                "signInit": {
-                    "clientCommitments": {
-                        "hiding": b64u(commitments.hiding.to_bytes()),
-                        "binding": b64u(commitments.binding.to_bytes()),
-                    }
-                },
+                "signInit": {"clientCommitments": commitments_json(commitments)},
             }
 
         transport = httpx.ASGITransport(app=server.client.app)  # type: ignore[arg-type]

@@ -29,13 +29,13 @@ from eth_account import Account
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from server_support import (
-    ORIGIN,
     RP_ID,
     FakeClock,
     Server,
     ServerFactory,
     ecdsa_client_share,
     error_of,
+    new_client,
 )
 
 from cosigner.client import ApiError, CosignerClient, KeyHandle, KeyMismatchError
@@ -58,16 +58,8 @@ from cosigner.server.routes import ecdsa as ecdsa_routes
 from cosigner.server.threshold import relayer_key_id
 from cosigner.store import PoolEmptyError, PresignatureStatus, PresignStage
 from cosigner.store.sqlite import SqliteStore
-from cosigner.testing import SoftAuthenticator
 
 DIGEST = hashlib.sha256(b"pay bob 1 coin, nonce 7").digest()
-
-
-def new_client(server: Server, name: str = "alice") -> CosignerClient:
-    client = CosignerClient(server.client, SoftAuthenticator(origin=ORIGIN), rp_id=RP_ID)
-    client.register(name)
-    client.login()
-    return client
 
 
 @pytest.fixture

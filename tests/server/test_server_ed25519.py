@@ -24,6 +24,7 @@ from server_support import RP_ID, Server, ServerFactory, error_of
 
 from cosigner import frost
 from cosigner.chains.solana import SolanaAdapter
+from cosigner.client import commitments_json, frost_client_share
 from cosigner.groups import ED25519
 from cosigner.keys import (
     SCHEME_ED25519_2P_V1,
@@ -34,13 +35,11 @@ from cosigner.keys import (
 )
 from cosigner.server.intents import intent_digest
 from cosigner.server.routes.ed25519 import derive_relayer_key
-from cosigner.server.sessions import CLIENT_PARTICIPANT_ID, RELAYER_PARTICIPANT_ID
 from cosigner.server.threshold import relayer_key_id
 from cosigner.testing import ApiError, ClientKey, SoftWallet
 from cosigner.testing.wallet import b64u, bearer, unb64u
 
 MESSAGE = bytes(range(32))
-SUITE = frost.ciphersuite("ed25519")
 
 
 @pytest.fixture
@@ -68,10 +67,7 @@ def sign_init_body(key: ClientKey, mpc_session_id: str, message: bytes) -> dict[
         "mpcSessionId": mpc_session_id,
         "relayerKeyId": key.relayer_key_id,
         "signingDigest": b64u(message),
-        "clientCommitments": {
-            "hiding": b64u(commitments.hiding.to_bytes()),
-            "binding": b64u(commitments.binding.to_bytes()),
-        },
+        "clientCommitments": commitments_json(commitments),
     }
 
 
@@ -79,13 +75,6 @@ def init(
     server: Server, key: ClientKey, mpc_session_id: str, message: bytes, token: str
 ) -> httpx.Response:
     return post(server, "sign/init", sign_init_body(key, mpc_session_id, message), token)
-
-
-def commitments_json(commitments: frost.SigningCommitments) -> dict[str, str]:
-    return {
-        "hiding": b64u(commitments.hiding.to_bytes()),
-        "binding": b64u(commitments.binding.to_bytes()),
-    }
 
 
 @dataclass
@@ -103,21 +92,9 @@ class Opened:
         """Round two, once (the client's nonces are single-use too)."""
         if self.share is None:
             relayer = self.response.json()["signInit"]["relayerCommitments"]
-            relayer_commitments = frost.SigningCommitments(
-                SUITE,
-                ED25519.decode_element(unb64u(relayer["hiding"])),
-                ED25519.decode_element(unb64u(relayer["binding"])),
+            self.share = frost_client_share(
+                self.key.package, self.nonces, self.commitments, relayer, self.message
             )
-            package = frost.SigningPackage(
-                SUITE,
-                {
-                    CLIENT_PARTICIPANT_ID: self.commitments,
-                    RELAYER_PARTICIPANT_ID: relayer_commitments,
-                },
-                self.message,
-            )
-            share = frost.sign(package, self.nonces, self.key.package)
-            self.share = ED25519.encode_scalar(share.share)
         return self.share
 
 

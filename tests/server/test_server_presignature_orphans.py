@@ -18,14 +18,13 @@ from typing import Any
 
 import pytest
 from coincurve import PublicKey
-from server_support import ORIGIN, RP_ID, FakeClock, Server, ServerFactory, error_of
+from server_support import FakeClock, Server, ServerFactory, error_of, new_client
 
 from cosigner.client import CosignerClient, KeyHandle
 from cosigner.client.http import b64u, bearer
 from cosigner.server import Settings, SettingsError
 from cosigner.server.app import purge_once
 from cosigner.store import PresignatureStatus
-from cosigner.testing import SoftAuthenticator
 
 MAX_AGE_S = 3600
 
@@ -33,13 +32,6 @@ MAX_AGE_S = 3600
 @pytest.fixture
 def server(make_server: ServerFactory) -> Server:
     return make_server(presignature_max_age_s=MAX_AGE_S)
-
-
-def _client(server: Server, name: str) -> CosignerClient:
-    client = CosignerClient(server.client, SoftAuthenticator(origin=ORIGIN), rp_id=RP_ID)
-    client.register(name)
-    client.login()
-    return client
 
 
 def _signs(client: CosignerClient, key: KeyHandle) -> None:
@@ -54,7 +46,7 @@ def _held(client: CosignerClient, key: KeyHandle) -> set[str]:
 
 
 def test_list_shows_available_ones_without_secrets(server: Server, clock: FakeClock) -> None:
-    client = _client(server, "alice")
+    client = new_client(server, "alice")
     key = client.keygen("ecdsa")
     client.refill_presignatures(key, 1)
     clock.advance(5)
@@ -78,7 +70,7 @@ def test_list_shows_available_ones_without_secrets(server: Server, clock: FakeCl
 
 
 def test_reconcile_discards_orphans_there_and_drops_stale_halves_here(server: Server) -> None:
-    client = _client(server, "alice")
+    client = new_client(server, "alice")
     key = client.keygen("ecdsa")
     assert client.refill_presignatures(key, 4) == 4
     first, second, third, fourth = client._halves[key.relayer_key_id]
@@ -100,7 +92,7 @@ def test_reconcile_discards_orphans_there_and_drops_stale_halves_here(server: Se
 
 
 def test_a_discarded_presignature_is_never_offered_again(server: Server) -> None:
-    client = _client(server, "alice")
+    client = new_client(server, "alice")
     key = client.keygen("ecdsa")
     client.refill_presignatures(key, 2)
     held = list(client._halves[key.relayer_key_id])
@@ -150,11 +142,11 @@ def test_a_discarded_presignature_is_never_offered_again(server: Server) -> None
 
 
 def test_discard_is_scoped_to_the_session_key(server: Server) -> None:
-    alice = _client(server, "alice")
+    alice = new_client(server, "alice")
     key = alice.keygen("ecdsa")
     alice.refill_presignatures(key, 1)
     (pid,) = alice._halves[key.relayer_key_id]
-    bob = _client(server, "bob")
+    bob = new_client(server, "bob")
     bob_key = bob.keygen("ecdsa")
     bob_token = bob.connect_session(bob_key).token
     for path, kwargs in (
@@ -177,7 +169,7 @@ def test_discard_is_scoped_to_the_session_key(server: Server) -> None:
 def test_the_purge_discards_presignatures_past_the_age_limit(
     server: Server, clock: FakeClock
 ) -> None:
-    client = _client(server, "alice")
+    client = new_client(server, "alice")
     key = client.keygen("ecdsa")
     client.refill_presignatures(key, 2)
     clock.advance(MAX_AGE_S - 60)

@@ -35,7 +35,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -72,7 +72,8 @@ def free_port() -> int:
         return port
 
 
-def _secret() -> str:
+def random_secret() -> str:
+    """32 random bytes, unpadded base64url: a secret the server's settings accept."""
     return base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
 
 
@@ -93,50 +94,64 @@ class ServerProcess:
             self.process.wait()
 
 
-def start_server(workdir: Path, store_url: str | None = None) -> ServerProcess:
+def start_server(
+    workdir: Path,
+    store_url: str | None = None,
+    *,
+    workers: int | None = None,
+    extra_env: Mapping[str, str] | None = None,
+    dashboard: bool = True,
+    ready_path: str = "/healthz",
+) -> ServerProcess:
+    """``cosigner serve`` on a free loopback port, in production mode; waits for ``ready_path``.
+
+    The store is ``store_url``, or a SQLite file in ``workdir`` (where the log
+    goes too); fresh random secrets; ``--workers`` when ``workers`` is given;
+    a dashboard token when ``dashboard``; ``extra_env`` on top.
+    """
     port = free_port()
     env = {
         **os.environ,
         "COSIGNER_ENV": "production",
         "COSIGNER_STORE_URL": store_url or f"sqlite:///{workdir / 'bench.db'}",
-        "COSIGNER_SESSION_SECRET": _secret(),
-        "COSIGNER_ED25519_MASTER_SECRET": _secret(),
-        "COSIGNER_DASHBOARD_TOKEN": _secret(),
+        "COSIGNER_SESSION_SECRET": random_secret(),
+        "COSIGNER_ED25519_MASTER_SECRET": random_secret(),
         "COSIGNER_RP_ID": "localhost",
         "COSIGNER_ORIGINS": f"http://localhost:{port}",
     }
+    if dashboard:
+        env["COSIGNER_DASHBOARD_TOKEN"] = random_secret()
+    env.update(extra_env or {})
     log_path = workdir / f"server-{port}.log"
+    command = [
+        sys.executable,
+        "-m",
+        "cosigner.cli",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
+    if workers is not None:
+        command += ["--workers", str(workers)]
     with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "cosigner.cli",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-            ],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     server = ServerProcess(process, f"http://127.0.0.1:{port}", log_path)
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while True:
         if process.poll() is not None:
             raise BenchError(f"the server exited: {log_path.read_text()[-2000:]}")
         try:
-            if httpx.get(f"{server.url}/healthz", timeout=1.0).status_code == 200:
+            if httpx.get(f"{server.url}{ready_path}", timeout=1.0).status_code == 200:
                 return server
         except httpx.TransportError:
             pass
         if time.monotonic() > deadline:
             server.stop()
-            raise BenchError("the server did not answer /healthz in time")
+            raise BenchError(f"the server did not answer {ready_path} in time")
         time.sleep(0.05)
 
 
@@ -396,6 +411,7 @@ __all__ = [
     "add_parser",
     "configure",
     "handle",
+    "random_secret",
     "run",
     "start_server",
 ]

@@ -4,6 +4,8 @@
   ECDSA on secp256k1) and ``ed25519`` (FROST), threshold sessions, the
   presignature pool, signing digests and chain intents, key export;
 * :mod:`.ecdsa` - the client's side of two-party threshold ECDSA, without I/O;
+* :mod:`.ed25519` - the client's side of two-party FROST(Ed25519) signing,
+  without I/O (:func:`commitments_json`, :func:`frost_client_share`);
 * :mod:`.http` - JSON over HTTP, :class:`ApiError` for every error answer.
 """
 
@@ -17,6 +19,7 @@ from cosigner.client.client import (
     PooledPresignature,
     ThresholdSession,
 )
+from cosigner.client.ed25519 import commitments_json, frost_client_share
 from cosigner.client.errors import ApiError, ClientError, KeyMismatchError
 
 __all__ = [
@@ -29,4 +32,6 @@ __all__ = [
     "KeyMismatchError",
     "PooledPresignature",
     "ThresholdSession",
+    "commitments_json",
+    "frost_client_share",
 ]

@@ -18,11 +18,16 @@ Recoveries it makes on its own: a threshold session that expired or ran out
 of uses is minted again; ``pool_empty`` refills the pool and retries (it
 spends neither the use nor the ``mpcSessionId``); a presign session that loses a
 race (``stale_session_state``) is abandoned for a fresh one. Given several
-instances' URLs, a request whose connection fails goes to the next instance
-(a presign step is answered there from the stored state, or again if the
-dead instance had stored its answer); a signature whose ``sign/init`` or
-``sign/finalize`` answer died with its instance is started again under a new
-authorization (the spent presignature is never offered again).
+instances' URLs, a request whose connection fails goes to the next instance:
+a presign step is answered there from the stored state (or again, if the
+dead instance had stored its answer); a repeated ``authorize`` simply runs
+again, spending another use (for ECDSA its ``signInit`` may get
+``pool_empty`` for the half the lost attempt reserved: that half is dropped
+and, as for any ``pool_empty``, the next one or a refill is used); a
+``sign/finalize`` whose answer died with its instance after the signature
+was made is refused when repeated (``not_found``), and that signature is
+started again under a new authorization (the spent presignature is never
+offered again).
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cosigner import frost
 from cosigner.chains import Finalized, SigningIntent, adapter
 from cosigner.client.ecdsa import STAGE_DONE, ClientPresign, signature_share
+from cosigner.client.ed25519 import commitments_json, frost_client_share
 from cosigner.client.errors import ApiError, ClientError, KeyMismatchError
 from cosigner.client.http import Api, FailoverTransport, b64u, unb64u
 from cosigner.ecdsa import Presignature
@@ -486,7 +492,8 @@ class CosignerClient:
         discarded = self.discard_presignatures(key, orphans) if orphans else 0
         return discarded, len(held - pooled)
 
-    def _oldest_half(self, key: KeyHandle) -> str | None:
+    def oldest_presignature_id(self, key: KeyHandle) -> str | None:
+        """The id of the oldest presignature half of ``key`` this client holds, or None."""
         with self._lock:
             held = self._halves.get(key.relayer_key_id)
             return next(iter(held)) if held else None
@@ -494,6 +501,29 @@ class CosignerClient:
     def _take_half(self, key: KeyHandle, presignature_id: str) -> Presignature | None:
         with self._lock:
             return self._halves.get(key.relayer_key_id, OrderedDict()).pop(presignature_id, None)
+
+    def ecdsa_client_share(
+        self, key: KeyHandle, init: Mapping[str, Any], digest: bytes, client_entropy: bytes
+    ) -> bytes:
+        """The client's signature share for an ECDSA signing session; no I/O.
+
+        ``init`` is the answer of ``sign/init`` (or the ``signInit`` of
+        ``authorize``'s): the presignature the relayer reserved, the signing
+        session and the relayer's entropy; ``client_entropy`` is what the
+        client sent. The half of that presignature is taken from this client
+        (it is single-use); :class:`ClientError` if this client does not hold it.
+        """
+        presignature = self._take_half(key, str(init["presignatureId"]))
+        if presignature is None:
+            raise ClientError("the relayer reserved a presignature this client does not hold")
+        return signature_share(
+            presignature,
+            key_id=key.relayer_key_id,
+            signing_session_id=str(init["signingSessionId"]),
+            digest=digest,
+            client_entropy=client_entropy,
+            relayer_entropy=unb64u(init["relayerEntropy"]),
+        )
 
     # -- signing ------------------------------------------------------------------------------
 
@@ -510,11 +540,15 @@ class CosignerClient:
         entropy and presignature), so it opens the signing session too: two
         round trips per signature, ``authorize`` and ``sign/finalize``.
 
-        An instance that died after spending the use or the signing session
-        (and, for ECDSA, consuming the presignature) leaves the repeat of that
-        request ``not_found`` on the next instance: nothing can finish that
-        signature any more, so it is started again under a new authorization,
-        with fresh nonces or a fresh presignature.
+        A lost ``authorize`` answer needs nothing here: the repeat runs again
+        as a new authorization (another use; for ECDSA, ``pool_empty`` for the
+        half the lost attempt reserved, which :meth:`_ecdsa_init` drops before
+        refilling or taking the next). An instance that died after finishing
+        ``sign/finalize`` (spending the signing session and, for ECDSA,
+        consuming the presignature) leaves its repeat ``not_found`` on the
+        next instance: nothing can finish that signature any more, so it is
+        started again under a new authorization, with fresh nonces or a fresh
+        presignature.
         """
         for attempt in range(LOST_ANSWER_ATTEMPTS):
             try:
@@ -529,22 +563,19 @@ class CosignerClient:
 
     def _cosign_ecdsa(self, key: KeyHandle, body: dict[str, Any], digest: bytes) -> bytes:
         client_entropy = secrets.token_bytes(32)
-        token = ""
 
-        def authorize_and_init(fields: dict[str, Any]) -> dict[str, Any]:
-            nonlocal token
+        def authorize_and_init(fields: dict[str, Any]) -> tuple[str, dict[str, Any]]:
             session, granted = self._authorize(key, {**body, "signInit": fields})
-            token = session.token
-            return dict(granted["signInit"])
+            return session.token, dict(granted["signInit"])
 
-        init = self._ecdsa_init(key, client_entropy, authorize_and_init)
+        token, init = self._ecdsa_init(key, client_entropy, authorize_and_init)
         return self._ecdsa_finish(key, token, init, digest, client_entropy)
 
     def _cosign_ed25519(self, key: KeyHandle, body: dict[str, Any], message: bytes) -> bytes:
         package = key.frost_package()
         nonces, commitments = frost.commit(package)
         session, granted = self._authorize(
-            key, {**body, "signInit": {"clientCommitments": _commitments_json(commitments)}}
+            key, {**body, "signInit": {"clientCommitments": commitments_json(commitments)}}
         )
         return self._ed25519_finish(
             key, session.token, granted["signInit"], message, package, nonces, commitments
@@ -634,7 +665,7 @@ class CosignerClient:
                 "mpcSessionId": mpc_session_id,
                 "relayerKeyId": key.relayer_key_id,
                 "signingDigest": b64u(message),
-                "clientCommitments": _commitments_json(commitments),
+                "clientCommitments": commitments_json(commitments),
             },
             token,
         )
@@ -644,17 +675,17 @@ class CosignerClient:
         self,
         key: KeyHandle,
         client_entropy: bytes,
-        init: Callable[[dict[str, Any]], dict[str, Any]],
-    ) -> dict[str, Any]:
+        init: Callable[[dict[str, Any]], T],
+    ) -> T:
         """``init`` with the oldest presignature half held; on ``pool_empty``, refill and retry.
 
         ``pool_empty`` spends nothing (neither the mpcSessionId nor the
         session's use), so the same request can be made again.
         """
         for _ in range(SIGN_INIT_ATTEMPTS):
-            if self._oldest_half(key) is None:
+            if self.oldest_presignature_id(key) is None:
                 self.refill_presignatures(key)
-            wanted = self._oldest_half(key)
+            wanted = self.oldest_presignature_id(key)
             try:
                 return init({"clientEntropy": b64u(client_entropy), "presignatureId": wanted})
             except ApiError as exc:
@@ -674,17 +705,7 @@ class CosignerClient:
         client_entropy: bytes,
     ) -> bytes:
         """The client's share for the reserved presignature, ``sign/finalize``, the check."""
-        presignature = self._take_half(key, str(init["presignatureId"]))
-        if presignature is None:
-            raise ClientError("the relayer reserved a presignature this client does not hold")
-        share = signature_share(
-            presignature,
-            key_id=key.relayer_key_id,
-            signing_session_id=str(init["signingSessionId"]),
-            digest=digest,
-            client_entropy=client_entropy,
-            relayer_entropy=unb64u(init["relayerEntropy"]),
-        )
+        share = self.ecdsa_client_share(key, init, digest, client_entropy)
         final = self.api.post(
             f"{ROUTES['ecdsa']}/sign/finalize",
             {
@@ -711,22 +732,15 @@ class CosignerClient:
         commitments: frost.SigningCommitments,
     ) -> bytes:
         """Round two with the relayer's commitments: the client's share, finalize, the check."""
-        relayer = init["relayerCommitments"]
-        relayer_commitments = frost.SigningCommitments(
-            _SUITE,
-            _ED25519.decode_element(unb64u(relayer["hiding"])),
-            _ED25519.decode_element(unb64u(relayer["binding"])),
+        share = frost_client_share(
+            package, nonces, commitments, init["relayerCommitments"], message
         )
-        signing_package = frost.SigningPackage(
-            _SUITE, {1: commitments, 2: relayer_commitments}, message
-        )
-        share = frost.sign(signing_package, nonces, package)
         final = self.api.post(
             f"{ROUTES['ed25519']}/sign/finalize",
             {
                 "signingSessionId": init["signingSessionId"],
                 "relayerKeyId": key.relayer_key_id,
-                "clientSignatureShare": b64u(_ED25519.encode_scalar(share.share)),
+                "clientSignatureShare": b64u(share),
             },
             token,
         )
@@ -776,13 +790,6 @@ class CosignerClient:
 
 def _messages(texts: Any) -> list[Message]:
     return [Message.from_bytes(unb64u(str(t))) for t in texts]
-
-
-def _commitments_json(commitments: frost.SigningCommitments) -> dict[str, str]:
-    return {
-        "hiding": b64u(commitments.hiding.to_bytes()),
-        "binding": b64u(commitments.binding.to_bytes()),
-    }
 
 
 def _now_ms() -> int:

@@ -64,28 +64,31 @@ def check(response: httpx.Response) -> dict[str, Any]:
 class FailoverTransport(httpx.BaseTransport):
     """Requests to several instances of one server (same store, same secrets), in turn.
 
-    Each request goes to the next base URL in ``base_urls`` (``round_robin``)
-    or to the current one until it fails. When the connection fails
-    (:data:`FAILOVER_ERRORS`), the same request goes to the next instance,
-    and so on once around. Only scheme, host and port are taken from a base
-    URL: the instances serve the same paths.
+    Each request goes to the next base URL in ``base_urls``, round robin.
+    When the connection fails (:data:`FAILOVER_ERRORS`), the same request goes
+    to the next instance, and so on once around. Only scheme, host and port
+    are taken from a base URL: the instances serve the same paths.
 
     Repeating a request is safe with this server, even when the first attempt
-    was performed by an instance that died before answering: every state
-    change is single-use or a compare-and-swap, so the repeat is refused
-    (``not_found`` for a spent ``mpcSessionId`` or signing session,
+    was performed by an instance that died before answering. What must happen
+    once is single-use or a compare-and-swap, so its repeat is refused
+    (``not_found`` for a spent ``mpcSessionId`` or finalized signing session,
     ``stale_session_state``), or, for a presign step, answered again with the
-    answer the first attempt stored; it is never performed twice. The answer
-    to a repeat carries the ``cosigner_retried`` extension (and an error
-    :attr:`ApiError.retried <cosigner.client.errors.ApiError.retried>`), so the
-    caller knows a refusal may be its own first attempt's doing.
+    answer the first attempt stored. ``authorize`` is not single-use: its
+    repeat is a new authorization and spends another use of the threshold
+    session (the first attempt's ``mpcSessionId`` or signing session expires
+    unused), unless it is refused, as an ECDSA ``signInit`` naming the
+    presignature the first attempt reserved is (``pool_empty``, nothing
+    spent). The answer to a repeat carries the ``cosigner_retried``
+    extension (and an error :attr:`ApiError.retried
+    <cosigner.client.errors.ApiError.retried>`), so the caller knows a refusal
+    may be its own first attempt's doing.
     """
 
-    def __init__(self, base_urls: Sequence[str], *, round_robin: bool = True) -> None:
+    def __init__(self, base_urls: Sequence[str]) -> None:
         if not base_urls:
             raise ValueError("FailoverTransport needs at least one base URL")
         self.base_urls = [httpx.URL(url) for url in base_urls]
-        self.round_robin = round_robin
         self._transports = [httpx.HTTPTransport() for _ in self.base_urls]
         self._next = 0
         self._lock = threading.Lock()
@@ -94,8 +97,7 @@ class FailoverTransport(httpx.BaseTransport):
         """The index of the instance to try first for ``request`` (and move on)."""
         with self._lock:
             index = self._next
-            if self.round_robin:
-                self._next = (index + 1) % len(self.base_urls)
+            self._next = (index + 1) % len(self.base_urls)
             return index
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
@@ -117,9 +119,6 @@ class FailoverTransport(httpx.BaseTransport):
                 response.read()
             except FAILOVER_ERRORS as exc:
                 failure = exc
-                if not self.round_robin:
-                    with self._lock:
-                        self._next = (index + 1) % len(self.base_urls)
                 continue
             if attempt:
                 response.extensions = {**response.extensions, RETRIED: True}
