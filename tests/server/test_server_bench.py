@@ -59,3 +59,46 @@ def test_serve_workers_refuses_a_port_in_use(capsys: pytest.CaptureFixture[str])
         port = taken.getsockname()[1]
         assert _serve_workers("127.0.0.1", port, 2, "warning") == 2
     assert "cannot listen" in capsys.readouterr().err
+
+
+def test_ticks_of_reads_a_stat_line_whose_command_has_spaces_and_parentheses() -> None:
+    fields = ["S", "4242", *["0"] * 9, "150", "25", *["0"] * 30]
+    line = "777 (python -m (odd) name) " + " ".join(fields)
+    assert bench._ticks_of(line) == (4242, 175)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux only)")
+def test_process_tree_cpu_counts_a_busy_child() -> None:
+    import os
+    import subprocess
+    import sys
+
+    before = bench.process_tree_cpu_s(os.getpid())
+    assert before is not None
+    spin = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.4: pass\n"
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            spin + "import sys; sys.stdout.write('x'); sys.stdout.flush()\ntime.sleep(30)",
+        ],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert child.stdout is not None and child.stdout.read(1) == b"x"  # spun, now asleep
+        after = bench.process_tree_cpu_s(os.getpid())
+        assert after is not None
+        assert after - before >= 0.35  # the child's 0.4 s, counted in its parent's tree
+        own_child = bench.process_tree_cpu_s(child.pid)
+        assert own_child is not None and 0.35 <= own_child < after
+    finally:
+        child.kill()
+        child.wait()
+    assert bench.process_tree_cpu_s(child.pid) is None  # gone: nothing to read
+
+
+def test_cpu_ceiling_is_the_tighter_of_the_server_cores_and_all_cores() -> None:
+    use = bench.CpuUse(server_ms=1.0, clients_ms=0.5)
+    assert use.ceiling(workers=1, cores=2) == pytest.approx(1000)  # one process, one core
+    assert use.ceiling(workers=2, cores=2) == pytest.approx(2000 / 1.5)  # the cores, shared
+    assert use.ceiling(workers=4, cores=1) == pytest.approx(1000 / 1.5)

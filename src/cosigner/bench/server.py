@@ -47,6 +47,18 @@ that bound shows what the server costs beyond the cryptography. The load
 generator freezes its start-up objects out of the garbage collector before
 timing, so its own collector pauses do not count as server latency.
 
+During the saturated phase the bench also reads the CPU time its server
+processes (the ``cosigner serve`` process and its workers) and its own
+process used (on Linux, from ``/proc``), and prints both per co-signature
+with the ceiling they set: the server's processes cannot use more cores
+than they have workers, and with the clients on the same machine the two
+together cannot use more than its cores, so no served throughput beats
+``min(min(workers, cores) / server, cores / (server + clients))``. A
+database server's own CPU (PostgreSQL's backends) is not counted, so on
+PostgreSQL the real ceiling is lower. The line is not scored; it shows how
+far the server's own cost per co-signature, not its waiting, limits the
+ratio to the crypto bound.
+
 Targets (from the issue), with 16 clients on this 2-core machine: FROST p50
 at most 5 ms and p99 at most 25 ms; at least 200 co-signatures per second
 per scheme; served throughput at least 40% of the crypto bound. Each scored
@@ -534,6 +546,52 @@ CRYPTO_COST: Final[dict[str, Callable[[], float]]] = {
 }
 
 
+def _ticks_of(stat: str) -> tuple[int, int]:
+    """(parent pid, utime + stime in clock ticks) from one ``/proc/<pid>/stat`` line."""
+    # The command name (field 2) is in parentheses and may hold spaces: split after it.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return int(fields[1]), int(fields[11]) + int(fields[12])
+
+
+def process_tree_cpu_s(pid: int) -> float | None:
+    """CPU seconds used so far by ``pid`` and its live descendants, or None off Linux."""
+    proc = Path("/proc")
+    if not (proc / str(pid) / "stat").exists():
+        return None
+    parents: dict[int, int] = {}
+    ticks: dict[int, int] = {}
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent, used = _ticks_of((entry / "stat").read_text())
+        except (OSError, ValueError, IndexError):
+            continue  # gone meanwhile, or not a process
+        parents[int(entry.name)], ticks[int(entry.name)] = parent, used
+    tree, frontier = {pid}, [pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [p for p, pp in parents.items() if pp == parent and p not in tree]
+        tree.update(children)
+        frontier.extend(children)
+    return sum(ticks.get(p, 0) for p in tree) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class CpuUse:
+    """CPU per co-signature in a phase: the server's processes and this (the clients') one."""
+
+    server_ms: float
+    clients_ms: float
+
+    def ceiling(self, workers: int, cores: int) -> float:
+        """Co-signatures per second no served run can beat at these costs (see the module)."""
+        return min(
+            min(workers, cores) * 1000 / self.server_ms,
+            cores * 1000 / (self.server_ms + self.clients_ms),
+        )
+
+
 def _median_ms(samples_ns: Sequence[int]) -> float:
     ordered = sorted(samples_ns)
     return ordered[len(ordered) // 2] / 1e6
@@ -595,21 +653,33 @@ def bench_store(
 
                     async def measure(
                         users: Sequence[User] = users, cosign: Cosign = cosign
-                    ) -> tuple[Phase, Phase]:
-                        async def body() -> tuple[Phase, Phase]:
+                    ) -> tuple[Phase, Phase, CpuUse | None]:
+                        async def body() -> tuple[Phase, Phase, CpuUse | None]:
                             await saturated(users, cosign, len(users))  # warm-up
                             # The load generator's own collector pauses would count as
                             # server latency: its long-lived objects leave the GC's sight.
                             gc.collect()
                             gc.freeze()
+                            server_before = process_tree_cpu_s(server.process.pid)
+                            clients_before = time.process_time()
                             full = await saturated(users, cosign, signatures)
+                            clients_s = time.process_time() - clients_before
+                            server_after = process_tree_cpu_s(server.process.pid)
+                            cpu = None
+                            if server_before is not None and server_after is not None:
+                                cpu = CpuUse(
+                                    (server_after - server_before) * 1000 / signatures,
+                                    clients_s * 1000 / signatures,
+                                )
                             steady = await paced(users, cosign, signatures, rate)
-                            return full, steady
+                            return full, steady, cpu
 
-                        result: tuple[Phase, Phase] = await _with_connections(users, body)
+                        result: tuple[Phase, Phase, CpuUse | None] = await _with_connections(
+                            users, body
+                        )
                         return result
 
-                    full, steady = run_loop(measure())
+                    full, steady, cpu = run_loop(measure())
                 finally:
                     for u in users:
                         u.client.close()
@@ -665,6 +735,24 @@ def bench_store(
                         verdict,
                     )
                 )
+                if cpu is not None and cpu.server_ms > 0:
+                    cores = os.cpu_count() or 1
+                    ceiling = cpu.ceiling(workers, cores)
+                    out(
+                        _line(
+                            label,
+                            f"CPU per co-signature: server {cpu.server_ms:.2f} ms, "
+                            f"clients {cpu.clients_ms:.2f} ms",
+                        )
+                    )
+                    out(
+                        _line(
+                            label,
+                            f"ceiling at that CPU ({workers} worker{'s' if workers > 1 else ''}, "
+                            f"{cores} cores): {ceiling:.0f} sig/s = "
+                            f"{ceiling / bounds[scheme]:.1%} of the bound",
+                        )
+                    )
         finally:
             server.stop()
 
@@ -830,9 +918,11 @@ __all__ = [
     "Report",
     "add_parser",
     "configure",
+    "CpuUse",
     "ecdsa_crypto_ms",
     "frost_crypto_ms",
     "handle",
+    "process_tree_cpu_s",
     "run",
     "start_server",
 ]
