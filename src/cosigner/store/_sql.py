@@ -1110,6 +1110,13 @@ class SqlStore(Store):
         self.namespace = namespace
         try:
             self.schema_version = run_migrations(backend, clock())
+            with backend.transaction(write=True, single=True) as tx:
+                # The chain's head row exists from the start, so an append need not make it.
+                tx.execute(
+                    "INSERT INTO cosigner_audit_head (namespace, seq, hash) VALUES (%s, 0, %s)"
+                    " ON CONFLICT DO NOTHING",
+                    (namespace, GENESIS_HASH),
+                )
         except BaseException:
             backend.close()
             raise
@@ -1122,13 +1129,6 @@ class SqlStore(Store):
         self.identities = SqlIdentityStore(backend, namespace, clock)
         self.credentials = SqlCredentialStore(backend, namespace, clock)
         self.audit = SqlAuditLog(backend, namespace, clock)
-        with backend.transaction(write=True, single=True) as tx:
-            # The chain's head row exists from the start, so an append need not make it.
-            tx.execute(
-                "INSERT INTO cosigner_audit_head (namespace, seq, hash) VALUES (%s, 0, %s)"
-                " ON CONFLICT DO NOTHING",
-                (namespace, GENESIS_HASH),
-            )
 
     def close(self) -> None:
         self._stop_unit_threads()

@@ -110,27 +110,38 @@ class PostgresBackend(SqlBackend):
         # alone, one round trip and one statement instead of three. A lone statement is
         # atomic, and committed (durably, with synchronous_commit on) before its result
         # returns; at READ COMMITTED it sees the same snapshot either way.
-        with self._pool.connection() as conn:
-            if write and not single:
-                with conn.cursor() as cursor:
-                    try:
-                        # In pipeline mode BEGIN (and the no-flush setting) travel with the
-                        # first statement, deferred writes with the next one or the COMMIT.
-                        # A transaction whose commit need not wait for the WAL flush says
-                        # so (the next synchronous commit flushes it with its own).
-                        with conn.pipeline() if self._pipelined else contextlib.nullcontext() as p:
-                            cursor.execute(_BEGIN)
-                            if not flush:
-                                cursor.execute(_NO_FLUSH)
-                            yield _PostgresTx(cursor, p)
-                            cursor.execute(b"COMMIT")
-                    except BaseException:
-                        with contextlib.suppress(psycopg.Error):
-                            cursor.execute(b"ROLLBACK")
-                        raise
-            else:
-                with conn.cursor() as cursor:
-                    yield _PostgresTx(cursor)
+        try:
+            with self._pool.connection() as conn:
+                if write and not single:
+                    with conn.cursor() as cursor:
+                        try:
+                            # In pipeline mode BEGIN (and the no-flush setting) travel with the
+                            # first statement, deferred writes with the next one or the COMMIT.
+                            # A transaction whose commit need not wait for the WAL flush says
+                            # so (the next synchronous commit flushes it with its own).
+                            pipeline = (
+                                conn.pipeline() if self._pipelined else contextlib.nullcontext()
+                            )
+                            with pipeline as p:
+                                cursor.execute(_BEGIN)
+                                if not flush:
+                                    cursor.execute(_NO_FLUSH)
+                                yield _PostgresTx(cursor, p)
+                                cursor.execute(b"COMMIT")
+                        except BaseException:
+                            with contextlib.suppress(psycopg.Error):
+                                cursor.execute(b"ROLLBACK")
+                            raise
+                else:
+                    with conn.cursor() as cursor:
+                        yield _PostgresTx(cursor)
+        except psycopg.OperationalError as exc:
+            # The connection is gone (server shut down or ended it) or none came in time
+            # (PoolTimeout is one). Other driver errors (IntegrityError, ...) pass as they
+            # are: a clash on a deferred insert fails the unit.
+            raise StoreUnavailableError(
+                f"the PostgreSQL store did not answer: {type(exc).__name__}"
+            ) from None
 
     def lock_migrations(self, tx: Tx) -> None:
         tx.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK_KEY,))

@@ -24,11 +24,12 @@ guarantee matters; with weaker settings a crash can roll back recent writes.
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Final, cast
+from typing import Any, Final, ParamSpec, TypeVar, cast
 
 import redis as redis_py
 
@@ -352,6 +353,23 @@ def _flatten(pairs: Mapping[str, _Value]) -> list[_Value]:
 
 _Script = Callable[..., Any]
 """A registered Lua script: ``script(keys=[...], args=[...])`` runs it (EVALSHA)."""
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _answering(call: Callable[_P, _R]) -> Callable[_P, _R]:
+    """``call`` with a lost or refused connection raised as :class:`StoreUnavailableError`."""
+
+    @functools.wraps(call)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return call(*args, **kwargs)
+        except (redis_py.ConnectionError, redis_py.TimeoutError) as exc:
+            raise StoreUnavailableError(
+                f"the Redis store did not answer: {type(exc).__name__}"
+            ) from None
+
+    return wrapper
 
 
 class _Client:
@@ -366,35 +384,45 @@ class _Client:
         self._raw: Any = from_url(url)
 
     def script(self, source: str) -> _Script:
-        return cast(_Script, self._raw.register_script(source))
+        return _answering(cast(_Script, self._raw.register_script(source)))
 
+    @_answering
     def hgetall(self, key: str) -> dict[bytes, bytes]:
         return cast(dict[bytes, bytes], self._raw.hgetall(key))
 
+    @_answering
     def hget(self, key: str, field: str) -> bytes | None:
         return cast(bytes | None, self._raw.hget(key, field))
 
+    @_answering
     def hmget(self, key: str, fields: list[str]) -> list[bytes | None]:
         return cast(list[bytes | None], self._raw.hmget(key, fields))
 
+    @_answering
     def hsetnx(self, key: str, field: str, value: str) -> None:
         self._raw.hsetnx(key, field, value)
 
+    @_answering
     def hset(self, key: str, field: str, value: str) -> None:
         self._raw.hset(key, field, value)
 
+    @_answering
     def hincrby(self, key: str, field: str, amount: int) -> int:
         return int(self._raw.hincrby(key, field, amount))
 
+    @_answering
     def smembers(self, key: str) -> set[bytes]:
         return cast(set[bytes], self._raw.smembers(key))
 
+    @_answering
     def llen(self, key: str) -> int:
         return int(self._raw.llen(key))
 
+    @_answering
     def scan(self, match: str) -> list[bytes]:
         return [bytes(k) for k in self._raw.scan_iter(match=match, count=1000)]
 
+    @_answering
     def delete(self, key: str) -> int:
         return int(self._raw.delete(key))
 

@@ -52,6 +52,17 @@ def _qmark(sql: str) -> str:
     return sql.replace("%s", "?")
 
 
+def _unusable(exc: sqlite3.Error) -> bool:
+    """Whether a driver error means the store cannot be used now, not that a statement was refused.
+
+    ``OperationalError`` (I/O error, disk full, read-only or locked file) and a bare
+    ``DatabaseError`` (a file that is not a database or is corrupt) do;
+    ``IntegrityError`` and the other ``DatabaseError`` subclasses are about the
+    statement and pass as they are.
+    """
+    return isinstance(exc, sqlite3.OperationalError) or type(exc) is sqlite3.DatabaseError
+
+
 class _SqliteTx:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
@@ -121,7 +132,8 @@ class SqliteBackend(SqlBackend):
         try:
             self._conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
-            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+            # The primary code: SQLITE_BUSY_RECOVERY, _SNAPSHOT, ... are busy too.
+            if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
                 raise
             return False
         finally:
@@ -227,7 +239,10 @@ class SqliteBackend(SqlBackend):
             except CommitAndRaise as deferred:
                 outcomes.append((False, deferred.error))
             except Exception as exc:
-                outcomes.append((False, exc))
+                error: Exception = exc
+                if isinstance(exc, sqlite3.Error) and _unusable(exc):
+                    error = StoreUnavailableError(f"the SQLite store failed: {exc}")
+                outcomes.append((False, error))
                 conn.execute("ROLLBACK TO cosigner_unit")
             finally:
                 self._grouped.tx = None
@@ -271,17 +286,28 @@ class SqliteBackend(SqlBackend):
         with self._lock:
             if self._closed:
                 raise StoreUnavailableError("the store is closed")
-            if write:
-                self._synchronous(flush)
-                self._begin_immediate()
-            else:
-                self._conn.execute("BEGIN")
             try:
-                yield _SqliteTx(self._conn)
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+                if write:
+                    self._synchronous(flush)
+                    self._begin_immediate()
+                else:
+                    self._conn.execute("BEGIN")
+                try:
+                    yield _SqliteTx(self._conn)
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+                try:
+                    self._conn.execute("COMMIT")
+                except sqlite3.Error:
+                    # A failed commit (I/O error, disk full) may leave the transaction open.
+                    with contextlib.suppress(sqlite3.Error):
+                        self._conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                if not _unusable(exc):
+                    raise
+                raise StoreUnavailableError(f"the SQLite store failed: {exc}") from None
 
     def lock_migrations(self, tx: Tx) -> None:
         """Nothing to do: the migration transaction holds the database write lock."""
