@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from cosigner import __version__, cli
 from cosigner.bench import frost as frost_bench
+from cosigner.client.http import Api
 
 SUITES = ("ed25519", "secp256k1", "ristretto255", "secp256k1-tr")
 
@@ -114,3 +117,43 @@ def test_parse_sizes_and_suites() -> None:
         frost_bench.parse_sizes("4-of-3")
     with pytest.raises(ValueError, match="unknown ciphersuite"):
         frost_bench.parse_suites("ed448")
+
+
+@pytest.mark.parametrize("port", ["0", "65536", "70000", "-1", "http"])
+def test_serve_refuses_a_port_outside_1_to_65535(
+    port: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as caught:
+        cli.build_parser().parse_args(["serve", "--port", port])
+    assert caught.value.code == 2
+    assert "--port" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("port", [1, 8080, 65535])
+def test_serve_takes_a_port_from_1_to_65535(port: int) -> None:
+    assert cli.build_parser().parse_args(["serve", "--port", str(port)]).port == port
+
+
+@pytest.mark.parametrize("server", ["http://[::1", "http://[::1]:8080x", "http://host:port"])
+def test_server_demo_reports_a_bad_url_without_a_traceback(
+    server: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["demo", "--server", server]) == 1
+    out = capsys.readouterr().out
+    assert "FAILED" in out
+    assert "is not a usable server URL" in out
+    assert "Traceback" not in out
+
+
+def test_server_demo_reports_an_answer_it_cannot_describe(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def readyz_without_store(self: Api, path: str, token: str | None = None) -> dict[str, Any]:
+        return {"schemes": {"ecdsa": True, "ed25519": True}}
+
+    monkeypatch.setattr(Api, "get", readyz_without_store)
+    assert cli.main(["demo", "--server", "http://127.0.0.1:9"]) == 1
+    out = capsys.readouterr().out
+    assert "server ready" in out
+    assert "FAILED: KeyError: 'store'" in out
+    assert "FAILED at: server ready" in out

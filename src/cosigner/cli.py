@@ -252,6 +252,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError("a TCP port is 1 to 65535")
+    return value
+
+
 def _argument(parse: Callable[[str], object]) -> Callable[[str], object]:
     """Turn a parser's ValueError into argparse's usage error."""
 
@@ -378,9 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(default sqlite:///./cosigner.db).",
     )
     serve_parser.add_argument("--host", default="127.0.0.1", help="default %(default)s")
-    serve_parser.add_argument(
-        "--port", type=_positive_int, default=8080, help="default %(default)s"
-    )
+    serve_parser.add_argument("--port", type=_port, default=8080, help="default %(default)s")
     serve_parser.add_argument(
         "--log-level",
         default="info",

@@ -6,7 +6,9 @@
 * :mod:`.ecdsa` - the client's side of two-party threshold ECDSA, without I/O;
 * :mod:`.ed25519` - the client's side of two-party FROST(Ed25519) signing,
   without I/O (:func:`commitments_json`, :func:`frost_client_share`);
-* :mod:`.http` - JSON over HTTP, :class:`ApiError` for every error answer.
+* :mod:`.http` - JSON over HTTP, :class:`ApiError` for every error answer,
+  :class:`TransportError` when no answer came, :class:`BadResponseError` for an
+  answer the client cannot read.
 """
 
 from __future__ import annotations
@@ -20,11 +22,18 @@ from cosigner.client.client import (
     ThresholdSession,
 )
 from cosigner.client.ed25519 import commitments_json, frost_client_share
-from cosigner.client.errors import ApiError, ClientError, KeyMismatchError
+from cosigner.client.errors import (
+    ApiError,
+    BadResponseError,
+    ClientError,
+    KeyMismatchError,
+    TransportError,
+)
 
 __all__ = [
     "ApiError",
     "Authenticator",
+    "BadResponseError",
     "Ceremony",
     "ClientError",
     "CosignerClient",
@@ -32,6 +41,7 @@ __all__ = [
     "KeyMismatchError",
     "PooledPresignature",
     "ThresholdSession",
+    "TransportError",
     "commitments_json",
     "frost_client_share",
 ]

@@ -50,15 +50,17 @@ from cosigner.chains import Finalized, SigningIntent, adapter
 from cosigner.client.ecdsa import STAGE_DONE, ClientPresign, signature_share
 from cosigner.client.ed25519 import commitments_json, frost_client_share
 from cosigner.client.errors import ApiError, ClientError, KeyMismatchError
-from cosigner.client.http import Api, FailoverTransport, b64u, unb64u
+from cosigner.client.http import Api, FailoverTransport, b64u, required, unb64u
 from cosigner.ecdsa import Presignature
 from cosigner.ecdsa.two_party import client_key_share
 from cosigner.keys import (
     SCHEME_ECDSA_2P_V1,
     SCHEME_ED25519_2P_V1,
     SCHEMES,
+    KeyDerivationError,
     derive_client_share,
     ethereum_address,
+    group_public_key,
     verifying_share,
 )
 from cosigner.protocol import Message, ProtocolCheckFailedError
@@ -180,17 +182,20 @@ class CosignerClient:
         presign_batch: int = 2,
         clock: Callable[[], int] | None = None,
     ) -> None:
-        if isinstance(server, str):
-            self.http = httpx.Client(base_url=server, timeout=timeout_s)
-            self._owns_http = True
-        elif isinstance(server, httpx.Client):
-            self.http = server
-            self._owns_http = False
-        else:
-            urls = list(server)
-            transport = FailoverTransport(urls)
-            self.http = httpx.Client(base_url=urls[0], transport=transport, timeout=timeout_s)
-            self._owns_http = True
+        try:
+            if isinstance(server, str):
+                self.http = httpx.Client(base_url=server, timeout=timeout_s)
+                self._owns_http = True
+            elif isinstance(server, httpx.Client):
+                self.http = server
+                self._owns_http = False
+            else:
+                urls = list(server)
+                transport = FailoverTransport(urls)
+                self.http = httpx.Client(base_url=urls[0], transport=transport, timeout=timeout_s)
+                self._owns_http = True
+        except httpx.InvalidURL as exc:
+            raise ClientError(f"not a server URL: {exc}") from exc
         if presign_batch < 1:
             raise ClientError("presign_batch is at least 1")
         self.api = Api(self.http)
@@ -226,12 +231,12 @@ class CosignerClient:
         options = self.api.post(
             "/auth/passkey/options", {"mode": "registration", "userName": user_name}
         )
-        public_key = options["publicKey"]
+        public_key = required(options, "publicKey")
         self.rp_id = self.rp_id or public_key.get("rp", {}).get("id")
         ceremony = self.authenticator.create(public_key)
         result = self.api.post(
             "/auth/passkey/verify",
-            {"challengeId": options["challengeId"], "credential": ceremony.response},
+            {"challengeId": required(options, "challengeId"), "credential": ceremony.response},
         )
         self._signed_in(result, ceremony)
         return result
@@ -239,18 +244,18 @@ class CosignerClient:
     def login(self) -> dict[str, Any]:
         """Sign in with the passkey; also reads the PRF output the client shares come from."""
         options = self.api.post("/auth/passkey/options", {"mode": "login"})
-        public_key = options["publicKey"]
+        public_key = required(options, "publicKey")
         self.rp_id = self.rp_id or public_key.get("rpId")
         ceremony = self.authenticator.get(public_key, credential_id=self.credential_id)
         result = self.api.post(
             "/auth/passkey/verify",
-            {"challengeId": options["challengeId"], "credential": ceremony.response},
+            {"challengeId": required(options, "challengeId"), "credential": ceremony.response},
         )
         self._signed_in(result, ceremony)
         return result
 
     def _signed_in(self, result: Mapping[str, Any], ceremony: Ceremony) -> None:
-        self.user_id = str(result["userId"])
+        self.user_id = str(required(result, "userId"))
         self.app_token = result.get("sessionToken")
         self.credential_id = ceremony.credential_id
         if ceremony.prf_first is not None:
@@ -261,8 +266,10 @@ class CosignerClient:
         options = self.api.post(
             "/auth/passkey/options", {"mode": "step_up", "purpose": purpose}, self._app()
         )
-        ceremony = self.authenticator.get(options["publicKey"], credential_id=self.credential_id)
-        return {"challengeId": options["challengeId"], "credential": ceremony.response}
+        ceremony = self.authenticator.get(
+            required(options, "publicKey"), credential_id=self.credential_id
+        )
+        return {"challengeId": required(options, "challengeId"), "credential": ceremony.response}
 
     def _app(self) -> str:
         if self.app_token is None:
@@ -280,7 +287,12 @@ class CosignerClient:
         )
 
     def keygen(self, scheme: SchemeName = "ecdsa") -> KeyHandle:
-        """Keygen with the relayer; the same passkey always gives the same key."""
+        """Keygen with the relayer; the same passkey always gives the same key.
+
+        The group key the relayer answers is checked: it must be the client's
+        verifying share plus the relayer's (``X_client + X_relayer``), and the
+        client verifying share it names must be this client's.
+        """
         if scheme not in SCHEME_IDS:
             raise ClientError(f"scheme is one of {', '.join(SCHEME_IDS)}")
         x_client = self.client_secret(scheme)
@@ -288,9 +300,18 @@ class CosignerClient:
         result = self.api.post(
             f"{ROUTES[scheme]}/keygen", {"clientVerifyingShare": b64u(share)}, self._app()
         )
-        return self.key_handle(
-            scheme, result["relayerKeyId"], unb64u(result["publicKey"]), x_client
-        )
+        public_key = unb64u(str(required(result, "publicKey")))
+        named = result.get("clientVerifyingShare")
+        if named is not None and unb64u(str(named)) != share:
+            raise ClientError("the relayer's keygen answer names another client verifying share")
+        relayer_share = unb64u(str(required(result, "relayerVerifyingShare")))
+        try:
+            expected = group_public_key(share, relayer_share, scheme_id=SCHEME_IDS[scheme])
+        except KeyDerivationError as exc:
+            raise ClientError(f"the relayer's verifying share is unusable: {exc.message}") from None
+        if public_key != expected:
+            raise ClientError("the relayer's group key is not the sum of the two verifying shares")
+        return self.key_handle(scheme, str(required(result, "relayerKeyId")), public_key, x_client)
 
     @staticmethod
     def key_handle(
@@ -313,10 +334,10 @@ class CosignerClient:
         result = self.api.post(f"{ROUTES[key.scheme]}/session", body, self._app())
         session = ThresholdSession(
             relayer_key_id=key.relayer_key_id,
-            session_id=result["sessionId"],
-            token=result["sessionToken"],
-            expires_at_ms=int(result["expiresAt"]),
-            remaining_uses=int(result["remainingUses"]),
+            session_id=str(required(result, "sessionId")),
+            token=str(required(result, "sessionToken")),
+            expires_at_ms=int(required(result, "expiresAt")),
+            remaining_uses=int(required(result, "remainingUses")),
         )
         with self._lock:
             self._sessions[key.relayer_key_id] = session
@@ -346,7 +367,7 @@ class CosignerClient:
             if session.remaining_uses <= 0:
                 raise ApiError(401, "session_exhausted", "no uses left")
             granted = self.api.post(f"{ROUTES[key.scheme]}/authorize", body, session.token)
-            session.remaining_uses = int(granted["remainingUses"])
+            session.remaining_uses = int(required(granted, "remainingUses"))
             return session, granted
 
         return self._with_session(key, run)
@@ -387,14 +408,14 @@ class CosignerClient:
             init = self.api.post(
                 f"{route}/presign/init", {"relayerKeyId": key.relayer_key_id}, session.token
             )
-            presign_session_id = str(init["presignSessionId"])
+            presign_session_id = str(required(init, "presignSessionId"))
             flow = ClientPresign(
                 client_key_share(key.x_client, key.public_key),
                 key.relayer_key_id,
                 presign_session_id,
             )
-            flow.receive(str(init["stage"]), _messages(init["messages"]))
-            version = int(init["version"])
+            flow.receive(str(required(init, "stage")), _messages(required(init, "messages")))
+            version = int(required(init, "version"))
             answer: dict[str, Any] = init
             for _ in range(MAX_PRESIGN_STEPS):
                 if flow.stage == STAGE_DONE:
@@ -410,9 +431,11 @@ class CosignerClient:
                     },
                     session.token,
                 )
-                version = int(answer["version"])
+                version = int(required(answer, "version"))
                 try:
-                    flow.receive(str(answer["stage"]), _messages(answer["messages"]))
+                    flow.receive(
+                        str(required(answer, "stage")), _messages(required(answer, "messages"))
+                    )
                 except ProtocolCheckFailedError as exc:
                     if "X + B" not in exc.message:
                         raise
@@ -444,8 +467,8 @@ class CosignerClient:
 
         listed = self._with_session(key, run)
         return [
-            PooledPresignature(str(p["presignatureId"]), int(p["createdAt"]))
-            for p in listed["presignatures"]
+            PooledPresignature(str(required(p, "presignatureId")), int(required(p, "createdAt")))
+            for p in required(listed, "presignatures")
         ]
 
     def discard_presignatures(self, key: KeyHandle, presignature_ids: Sequence[str]) -> int:
@@ -468,7 +491,7 @@ class CosignerClient:
                 path = f"{ROUTES['ecdsa']}/presignatures/discard"
                 return self.api.post(path, body, session.token)
 
-            discarded += int(self._with_session(key, run)["discarded"])
+            discarded += int(required(self._with_session(key, run), "discarded"))
         return discarded
 
     def reconcile_presignatures(self, key: KeyHandle) -> tuple[int, int]:
@@ -502,8 +525,28 @@ class CosignerClient:
         with self._lock:
             return self._halves.get(key.relayer_key_id, OrderedDict()).pop(presignature_id, None)
 
+    def _take_oldest_half(self, key: KeyHandle) -> Presignature | None:
+        """Take the oldest half of ``key`` held, so that no other signature can pick it."""
+        with self._lock:
+            held = self._halves.get(key.relayer_key_id)
+            return held.popitem(last=False)[1] if held else None
+
+    def _put_back_half(self, key: KeyHandle, presignature: Presignature) -> None:
+        """Return an unused half taken by :meth:`_take_oldest_half` to its place, the oldest."""
+        presignature_id = presignature.presignature_id.hex()
+        with self._lock:
+            held = self._halves.setdefault(key.relayer_key_id, OrderedDict())
+            held[presignature_id] = presignature
+            held.move_to_end(presignature_id, last=False)
+
     def ecdsa_client_share(
-        self, key: KeyHandle, init: Mapping[str, Any], digest: bytes, client_entropy: bytes
+        self,
+        key: KeyHandle,
+        init: Mapping[str, Any],
+        digest: bytes,
+        client_entropy: bytes,
+        *,
+        presignature: Presignature | None = None,
     ) -> bytes:
         """The client's signature share for an ECDSA signing session; no I/O.
 
@@ -512,17 +555,23 @@ class CosignerClient:
         session and the relayer's entropy; ``client_entropy`` is what the
         client sent. The half of that presignature is taken from this client
         (it is single-use); :class:`ClientError` if this client does not hold it.
+        ``presignature`` is a half the caller already took from this client
+        for this signature: it is used instead, and must be the one reserved.
         """
-        presignature = self._take_half(key, str(init["presignatureId"]))
+        presignature_id = str(required(init, "presignatureId"))
+        if presignature is None:
+            presignature = self._take_half(key, presignature_id)
+        elif presignature.presignature_id.hex() != presignature_id:
+            raise ClientError("the relayer reserved another presignature than the one named")
         if presignature is None:
             raise ClientError("the relayer reserved a presignature this client does not hold")
         return signature_share(
             presignature,
             key_id=key.relayer_key_id,
-            signing_session_id=str(init["signingSessionId"]),
+            signing_session_id=str(required(init, "signingSessionId")),
             digest=digest,
             client_entropy=client_entropy,
-            relayer_entropy=unb64u(init["relayerEntropy"]),
+            relayer_entropy=unb64u(str(required(init, "relayerEntropy"))),
         )
 
     # -- signing ------------------------------------------------------------------------------
@@ -566,10 +615,10 @@ class CosignerClient:
 
         def authorize_and_init(fields: dict[str, Any]) -> tuple[str, dict[str, Any]]:
             session, granted = self._authorize(key, {**body, "signInit": fields})
-            return session.token, dict(granted["signInit"])
+            return session.token, dict(required(granted, "signInit"))
 
-        token, init = self._ecdsa_init(key, client_entropy, authorize_and_init)
-        return self._ecdsa_finish(key, token, init, digest, client_entropy)
+        (token, init), half = self._ecdsa_init(key, client_entropy, authorize_and_init)
+        return self._ecdsa_finish(key, token, init, digest, client_entropy, half)
 
     def _cosign_ed25519(self, key: KeyHandle, body: dict[str, Any], message: bytes) -> bytes:
         package = key.frost_package()
@@ -578,7 +627,13 @@ class CosignerClient:
             key, {**body, "signInit": {"clientCommitments": commitments_json(commitments)}}
         )
         return self._ed25519_finish(
-            key, session.token, granted["signInit"], message, package, nonces, commitments
+            key,
+            session.token,
+            required(granted, "signInit"),
+            message,
+            package,
+            nonces,
+            commitments,
         )
 
     def sign_intent(
@@ -655,8 +710,8 @@ class CosignerClient:
                 }
                 return self.api.post(f"{route}/sign/init", answer, token)
 
-            started = self._ecdsa_init(key, client_entropy, init)
-            return self._ecdsa_finish(key, token, started, message, client_entropy)
+            started, half = self._ecdsa_init(key, client_entropy, init)
+            return self._ecdsa_finish(key, token, started, message, client_entropy, half)
         package = key.frost_package()
         nonces, commitments = frost.commit(package)
         started = self.api.post(
@@ -676,24 +731,32 @@ class CosignerClient:
         key: KeyHandle,
         client_entropy: bytes,
         init: Callable[[dict[str, Any]], T],
-    ) -> T:
+    ) -> tuple[T, Presignature | None]:
         """``init`` with the oldest presignature half held; on ``pool_empty``, refill and retry.
 
-        ``pool_empty`` spends nothing (neither the mpcSessionId nor the
-        session's use), so the same request can be made again.
+        The half is taken before ``init`` is sent, so that a signature running
+        beside this one picks another; it is returned with ``init``'s answer,
+        for :meth:`_ecdsa_finish`. ``pool_empty`` spends nothing (neither the
+        mpcSessionId nor the session's use), so the same request can be made
+        again; the half it names is dropped (the relayer has no such
+        presignature any more). On any other failure the half, unused, is
+        put back.
         """
         for _ in range(SIGN_INIT_ATTEMPTS):
-            if self.oldest_presignature_id(key) is None:
+            half = self._take_oldest_half(key)
+            if half is None:
                 self.refill_presignatures(key)
-            wanted = self.oldest_presignature_id(key)
+                half = self._take_oldest_half(key)
+            wanted = None if half is None else half.presignature_id.hex()
             try:
-                return init({"clientEntropy": b64u(client_entropy), "presignatureId": wanted})
-            except ApiError as exc:
-                if exc.code != "pool_empty":
-                    raise
-                # The relayer has no such presignature (any more): this half is useless.
-                if wanted is not None:
-                    self._take_half(key, wanted)
+                answer = init({"clientEntropy": b64u(client_entropy), "presignatureId": wanted})
+            except BaseException as exc:
+                if isinstance(exc, ApiError) and exc.code == "pool_empty":
+                    continue  # the half, taken, is dropped
+                if half is not None:
+                    self._put_back_half(key, half)
+                raise
+            return answer, half
         raise ClientError("the presignature pool stayed empty after refilling")
 
     def _ecdsa_finish(
@@ -703,19 +766,23 @@ class CosignerClient:
         init: Mapping[str, Any],
         digest: bytes,
         client_entropy: bytes,
+        half: Presignature | None = None,
     ) -> bytes:
-        """The client's share for the reserved presignature, ``sign/finalize``, the check."""
-        share = self.ecdsa_client_share(key, init, digest, client_entropy)
+        """The client's share for the reserved presignature, ``sign/finalize``, the check.
+
+        ``half`` is the half :meth:`_ecdsa_init` took for this signature, if any.
+        """
+        share = self.ecdsa_client_share(key, init, digest, client_entropy, presignature=half)
         final = self.api.post(
             f"{ROUTES['ecdsa']}/sign/finalize",
             {
-                "signingSessionId": init["signingSessionId"],
+                "signingSessionId": required(init, "signingSessionId"),
                 "relayerKeyId": key.relayer_key_id,
                 "clientSignatureShare": b64u(share),
             },
             token,
         )
-        signature = unb64u(final["signature"])
+        signature = unb64u(str(required(final, "signature")))
         recovered = CoincurvePublicKey.from_signature_and_message(signature, digest, hasher=None)
         if recovered.format(compressed=True) != key.public_key:
             raise ClientError("the relayer's signature does not recover this key")
@@ -733,18 +800,18 @@ class CosignerClient:
     ) -> bytes:
         """Round two with the relayer's commitments: the client's share, finalize, the check."""
         share = frost_client_share(
-            package, nonces, commitments, init["relayerCommitments"], message
+            package, nonces, commitments, required(init, "relayerCommitments"), message
         )
         final = self.api.post(
             f"{ROUTES['ed25519']}/sign/finalize",
             {
-                "signingSessionId": init["signingSessionId"],
+                "signingSessionId": required(init, "signingSessionId"),
                 "relayerKeyId": key.relayer_key_id,
                 "clientSignatureShare": b64u(share),
             },
             token,
         )
-        signature = unb64u(final["signature"])
+        signature = unb64u(str(required(final, "signature")))
         frost.verify("ed25519", key.public_key, message, signature)
         return signature
 
@@ -769,11 +836,12 @@ class CosignerClient:
             self._app(),
         )
         sealed = SealedExport(
-            unb64u(result["ephemeralPublicKey"]),
-            unb64u(result["nonce"]),
-            unb64u(result["ciphertext"]),
+            unb64u(str(required(result, "ephemeralPublicKey"))),
+            unb64u(str(required(result, "nonce"))),
+            unb64u(str(required(result, "ciphertext"))),
         )
-        share = open_x25519_export(recipient, sealed, context=str(result["context"]).encode())
+        context = str(required(result, "context")).encode()
+        share = open_x25519_export(recipient, sealed, context=context)
         group = _SECP256K1 if key.scheme == "ecdsa" else _ED25519
         x = (key.x_client + group.decode_scalar(share)) % group.order
         if group.base_mul(x).to_bytes() != key.public_key:

@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from cosigner.chains.near import SignedTransaction
 from cosigner.client.client import CosignerClient, KeyHandle
+from cosigner.client.errors import ClientError
 from cosigner.testing.authenticator import SoftAuthenticator
 
 T = TypeVar("T")
@@ -56,11 +57,12 @@ class _Steps:
         start = time.perf_counter()
         try:
             result = action()
+            ms = (time.perf_counter() - start) * 1000
+            summary = describe(result)
         except Exception as exc:  # reported, and the demo exits non-zero
             self.out(f"  {self.count:>2}. {label:<34} FAILED: {type(exc).__name__}: {exc}")
             raise DemoFailed(label) from exc
-        ms = (time.perf_counter() - start) * 1000
-        self.out(f"  {self.count:>2}. {label:<34} {describe(result)}  ({ms:.0f} ms)")
+        self.out(f"  {self.count:>2}. {label:<34} {summary}  ({ms:.0f} ms)")
         return result
 
 
@@ -112,10 +114,14 @@ def run_server_demo(
     server: str, *, origin: str | None = None, out: Callable[[str], None] = print
 ) -> int:
     """Run the demo against ``server``; returns the exit status (0 when every step passed)."""
-    origin = origin or default_origin(server)
+    try:
+        origin = origin or default_origin(server)
+        client = CosignerClient(server, SoftAuthenticator(origin=origin))
+    except (ValueError, ClientError) as exc:
+        out(f"cosigner demo: FAILED: {server} is not a usable server URL ({exc})")
+        return 1
     out(f"cosigner demo against {server} (passkey origin {origin})")
     steps = _Steps(out)
-    client = CosignerClient(server, SoftAuthenticator(origin=origin))
     try:
         ready = steps.run(
             "server ready",

@@ -1,4 +1,4 @@
-"""The error a server answer turns into on the client side."""
+"""The errors of the client side: a server's error answer, a refusal of the client's own."""
 
 from __future__ import annotations
 
@@ -29,6 +29,21 @@ class ClientError(CosignerError):
     code = "client_error"
 
 
+class TransportError(CosignerError):
+    """No answer came: the server is unreachable, the request timed out, or the URL is bad.
+
+    The request may or may not have been performed by the server.
+    """
+
+    code = "transport_error"
+
+
+class BadResponseError(ClientError):
+    """A 2xx answer the client cannot read: not a JSON object, or without a field it needs."""
+
+    code = "bad_response"
+
+
 class KeyMismatchError(ClientError):
     """The client share does not fit the key: the passkey's PRF output is not the key's.
 
@@ -40,4 +55,10 @@ class KeyMismatchError(ClientError):
     code = "prf_key_mismatch"
 
 
-__all__ = ["ApiError", "ClientError", "KeyMismatchError"]
+__all__ = [
+    "ApiError",
+    "BadResponseError",
+    "ClientError",
+    "KeyMismatchError",
+    "TransportError",
+]

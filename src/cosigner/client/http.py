@@ -3,7 +3,10 @@
 :class:`Api` wraps an ``httpx.Client`` (or Starlette's ``TestClient``, which
 is one): ``post(path, body, token)`` sends JSON with an optional bearer
 token and returns the JSON body of a 2xx answer, or raises
-:class:`~cosigner.client.errors.ApiError` with the server's ``code``.
+:class:`~cosigner.client.errors.ApiError` with the server's ``code``
+(:class:`~cosigner.client.errors.TransportError` when no answer came,
+:class:`~cosigner.client.errors.BadResponseError` when a 2xx answer is not a
+JSON object; :func:`required` reads a field the caller needs).
 Binary values travel as unpadded base64url (:func:`b64u`, :func:`unb64u`).
 
 :class:`FailoverTransport` spreads requests over several instances of one
@@ -15,12 +18,12 @@ from __future__ import annotations
 
 import base64
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 import httpx
 
-from cosigner.client.errors import ApiError
+from cosigner.client.errors import ApiError, BadResponseError, TransportError
 
 RETRIED: Final = "cosigner_retried"
 """The response extension :class:`FailoverTransport` sets on the answer to a repeated request."""
@@ -44,21 +47,29 @@ def bearer(token: str) -> dict[str, str]:
 
 
 def check(response: httpx.Response) -> dict[str, Any]:
-    """The JSON body of a 2xx response, or :class:`ApiError`."""
+    """The JSON object of a 2xx response; :class:`ApiError`, or :class:`BadResponseError`."""
     try:
         body = response.json()
     except ValueError:
-        body = {}
-    if not isinstance(body, dict):
-        body = {}
+        body = None
     if not response.is_success:
+        fields = body if isinstance(body, dict) else {}
         raise ApiError(
             response.status_code,
-            str(body.get("code", "")),
-            str(body.get("message", "")),
+            str(fields.get("code", "")),
+            str(fields.get("message", "")),
             retried=bool(response.extensions.get(RETRIED, False)),
         )
+    if not isinstance(body, dict):
+        raise BadResponseError(f"the server's {response.status_code} answer is not a JSON object")
     return body
+
+
+def required(answer: Mapping[str, Any], name: str) -> Any:
+    """``answer[name]``; :class:`BadResponseError` if ``answer`` is no object or lacks it."""
+    if not isinstance(answer, Mapping) or name not in answer:
+        raise BadResponseError(f"the server's answer lacks {name!r}")
+    return answer[name]
 
 
 class FailoverTransport(httpx.BaseTransport):
@@ -139,11 +150,23 @@ class Api:
 
     def post(self, path: str, body: dict[str, Any], token: str | None = None) -> dict[str, Any]:
         headers = bearer(token) if token else {}
-        return check(self.http.post(path, json=body, headers=headers))
+        try:
+            response = self.http.post(path, json=body, headers=headers)
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            raise _transport_error(path, exc) from exc
+        return check(response)
 
     def get(self, path: str, token: str | None = None) -> dict[str, Any]:
         headers = bearer(token) if token else {}
-        return check(self.http.get(path, headers=headers))
+        try:
+            response = self.http.get(path, headers=headers)
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            raise _transport_error(path, exc) from exc
+        return check(response)
+
+
+def _transport_error(path: str, exc: Exception) -> TransportError:
+    return TransportError(f"no answer to {path.split('?')[0]}: {type(exc).__name__}: {exc}")
 
 
 __all__ = [
@@ -154,5 +177,6 @@ __all__ = [
     "b64u",
     "bearer",
     "check",
+    "required",
     "unb64u",
 ]
