@@ -8,10 +8,13 @@ TestClient, with the server's clock in the test's hands.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -28,7 +31,9 @@ from cosigner.multisig.e2e import Envelope, seal
 from cosigner.multisig.records import Group
 from cosigner.multisig.transcript import envelope_round
 from cosigner.server import Secret, Settings, create_app
-from cosigner.server.routes.multisig import OWNER_TOKEN_KIND, MultisigService
+from cosigner.server.routes import multisig as multisig_routes
+from cosigner.server.routes.multisig import OWNER_TOKEN_KIND, MultisigService, _dashboard_token
+from cosigner.server.settings import SettingsError
 from cosigner.store import open_store
 from cosigner.store.memory import MemoryStore
 
@@ -621,3 +626,93 @@ def _wait_for_subscribers(redis_url: str, count: int) -> None:
         raise AssertionError("the instances did not subscribe to the event channel")
     finally:
         client.close()
+
+
+# -- ids, tokens and the dashboard token file ----------------------------------------------------
+
+
+def _nul_ids_are_refused(env: App) -> None:
+    client, _ = env.owner()
+    http = env.http()
+    owner = bearer(client.token)
+    for path in (
+        "/multisig/groups/g%00x",
+        "/multisig/groups/g%00x/proposals",
+        "/multisig/groups/g%00x/events",
+        "/multisig/proposals/p%00x",
+        "/multisig/proposals/p%00x/events",
+    ):
+        for token in (owner, bearer(DASHBOARD)):
+            assert error(http.get(path, headers=token))[:2] == (400, "invalid_body"), path
+    for path in ("/multisig/groups/g_1/keygen/dkg%001/round1", "/multisig/groups/g%00x/refresh"):
+        assert error(http.request("GET" if "round" in path else "POST", path, headers=owner))[
+            :2
+        ] == (400, "invalid_body"), path
+    posted = http.post("/multisig/proposals/p%00x/cancel", headers=owner, json={})
+    assert error(posted)[:2] == (400, "invalid_body")
+    login = http.post(
+        "/multisig/auth/login",
+        json={"challengeId": "c_\x00", "owner": "ab" * 32, "signature": "A" * 86},
+    )
+    assert error(login)[:2] == (400, "invalid_body")
+
+
+def test_nul_ids_are_refused(env: App) -> None:
+    _nul_ids_are_refused(env)
+
+
+def test_nul_ids_are_refused_on_postgres(
+    monkeypatch: pytest.MonkeyPatch, postgres_url: str
+) -> None:
+    _nul_ids_are_refused(make_app(monkeypatch, postgres_url))
+
+
+def test_an_empty_token_is_never_the_dashboard(env: App) -> None:
+    env.service.dashboard_token = ""
+    assert not env.service.is_dashboard("")
+    with env.http().websocket_connect("/multisig/ws") as socket:
+        socket.send_json({"type": "auth", "token": ""})
+        with pytest.raises(Exception) as closed:
+            socket.receive_json()
+        assert getattr(closed.value, "code", None) == 4401
+
+
+def test_a_token_that_is_no_text_closes_the_socket(env: App) -> None:
+    for token in ("\ud800", DASHBOARD + "\ud800", "é" * 40):
+        with env.http().websocket_connect("/multisig/ws") as socket:
+            socket.send_text(json.dumps({"type": "auth", "token": token}))  # \ud800 escaped
+            with pytest.raises(Exception) as closed:
+                socket.receive_json()
+            assert getattr(closed.value, "code", None) == 4401
+
+
+def _dev_ctx(tmp_path: Path) -> Any:
+    settings = SimpleNamespace(production=False, dev_secrets_file=str(tmp_path / "secrets.json"))
+    return SimpleNamespace(settings=settings)
+
+
+def test_the_dashboard_token_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ctx = _dev_ctx(tmp_path)
+    token = _dashboard_token(ctx, {})
+    assert token is not None and len(token) >= 32
+    assert _dashboard_token(ctx, {}) == token  # read back, not generated again
+    monkeypatch.setattr(multisig_routes, "DASHBOARD_TOKEN_WAIT_S", 0.1)
+    path = tmp_path / multisig_routes.DASHBOARD_TOKEN_FILE
+    for short in ("", "\n", "x" * 31 + "\n"):
+        path.write_text(short, encoding="utf-8")
+        with pytest.raises(SettingsError, match="at least 32"):
+            _dashboard_token(ctx, {})
+
+
+def test_the_dashboard_token_file_is_awaited_while_written(tmp_path: Path) -> None:
+    """Another worker created the file (O_EXCL) and writes it a moment later."""
+    ctx = _dev_ctx(tmp_path)
+    path = tmp_path / multisig_routes.DASHBOARD_TOKEN_FILE
+    path.touch(mode=0o600)
+    written = "w" * 43
+    writer = threading.Timer(0.2, lambda: path.write_text(written + "\n", encoding="utf-8"))
+    writer.start()
+    try:
+        assert _dashboard_token(ctx, {}) == written
+    finally:
+        writer.join()

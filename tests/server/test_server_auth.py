@@ -9,6 +9,7 @@ serves, for signature, issuer, audience and expiry.
 from __future__ import annotations
 
 import json
+import os
 import time
 from typing import Any
 
@@ -18,6 +19,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from server_support import ORIGIN, RP_ID, Server, ServerFactory, error_of
 
+from cosigner.store import InvalidStoreArgumentError, NotFoundError
 from cosigner.testing import SoftAuthenticator, SoftWallet
 from cosigner.testing.wallet import bearer
 
@@ -397,3 +399,110 @@ def test_link_google_then_unlink_it(google_server: Server, google: Google) -> No
     )
     assert response.status_code == 200
     assert google_verify(server, google.token(sub="g-1", now=now)).json()["newUser"] is True
+
+
+# -- credential ids that do not fit an identity --------------------------------------------------
+
+
+def _long_id_authenticator(id_bytes: int) -> SoftAuthenticator:
+    """An authenticator whose next credential has an id of ``id_bytes`` bytes."""
+    sizes = iter([id_bytes])
+    return SoftAuthenticator(origin=ORIGIN, rng=lambda n: os.urandom(next(sizes, n)))
+
+
+def test_a_credential_id_too_long_for_its_identity_is_refused(server: Server) -> None:
+    authenticator = _long_id_authenticator(193)
+    created = options(server, "registration", userName="dave")
+    registration = authenticator.create(created["publicKey"])
+    assert len(registration.credential_id) == 193
+    response = verify(server, created["challengeId"], registration.response)
+    assert error_of(response) == (400, "invalid_body")
+    with pytest.raises(NotFoundError):
+        server.store.credentials.get(registration.credential_id)
+
+
+def test_a_link_too_long_for_its_identity_is_refused(server: Server, wallet: SoftWallet) -> None:
+    link = options(server, "link", wallet.app_token)
+    ceremony = _long_id_authenticator(300).create(link["publicKey"])
+    response = server.client.post(
+        "/auth/link",
+        json={
+            "provider": "passkey",
+            "challengeId": link["challengeId"],
+            "credential": ceremony.response,
+        },
+        headers=bearer(wallet.app_token or ""),
+    )
+    assert error_of(response) == (400, "invalid_body")
+    with pytest.raises(NotFoundError):
+        server.store.credentials.get(ceremony.credential_id)
+
+
+def test_the_longest_credential_id_registers_and_logs_in(server: Server) -> None:
+    authenticator = _long_id_authenticator(192)
+    created = options(server, "registration", userName="erin")
+    registration = authenticator.create(created["publicKey"])
+    response = verify(server, created["challengeId"], registration.response)
+    assert response.status_code == 200, response.text
+    user_id = response.json()["userId"]
+    subject = response.json()["credentialId"]
+    assert len(subject) == 256
+    assert server.store.identities.get("passkey", subject).user_id == user_id
+    login = options(server, "login")
+    assertion = authenticator.get(login["publicKey"])
+    response = verify(server, login["challengeId"], assertion.response)
+    assert response.status_code == 200 and response.json()["userId"] == user_id
+
+
+def test_a_failed_identity_link_leaves_no_credential(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise InvalidStoreArgumentError("subject must be a string of 1 to 256 chars")
+
+    monkeypatch.setattr(server.store.identities, "link", refuse)
+    authenticator = SoftAuthenticator(origin=ORIGIN)
+    created = options(server, "registration", userName="frank")
+    registration = authenticator.create(created["publicKey"])
+    response = verify(server, created["challengeId"], registration.response)
+    assert response.status_code == 400
+    with pytest.raises(NotFoundError):
+        server.store.credentials.get(registration.credential_id)
+
+
+# -- tokens stay out of reprs --------------------------------------------------------------------
+
+
+def test_tokens_are_not_in_reprs(server: Server, wallet: SoftWallet) -> None:
+    from cosigner.server.auth import AppSessionResponse
+    from cosigner.server.routes.threshold_common import SessionResponse
+    from cosigner.server.sessions import IssuedSession
+
+    issued = IssuedSession("tok-secret-1", "sid", 1, "csrf-secret-2")
+    assert "secret" not in repr(issued) and "sid" in repr(issued)
+    app = AppSessionResponse(
+        user_id="u",
+        session_kind="cookie",
+        expires_at=1,
+        session_token="tok-secret-1",
+        csrf_token="csrf-secret-2",
+    )
+    assert "secret" not in repr(app) and "secret" not in str(app)
+    assert app.model_dump(by_alias=True)["sessionToken"] == "tok-secret-1"
+    assert app.model_dump(by_alias=True)["csrfToken"] == "csrf-secret-2"
+    session = SessionResponse(
+        session_id="s",
+        scheme_id="x",
+        relayer_key_id="k",
+        participant_ids=[1, 2],
+        expires_at=1,
+        max_uses=1,
+        remaining_uses=1,
+        session_kind="jwt",
+        session_token="tok-secret-1",
+        csrf_token="csrf-secret-2",
+    )
+    assert "secret" not in repr(session) and "secret" not in str(session)
+    assert session.model_dump(by_alias=True)["sessionToken"] == "tok-secret-1"
+    schema = server.client.get("/openapi.json").json()["components"]["schemas"]
+    assert {"sessionToken", "csrfToken"} <= set(schema["AppSessionResponse"]["properties"])

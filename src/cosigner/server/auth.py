@@ -136,9 +136,14 @@ def _no_prf_outputs(results: dict[str, Any]) -> dict[str, Any]:
     return results
 
 
+MAX_CREDENTIAL_ID_BYTES: Final = 192
+"""The longest credential id taken: its base64url (256 characters) is the passkey identity's
+subject, and the store takes subjects of at most 256 characters."""
+
+
 class _CredentialBody(RequestModel):
-    id: Annotated[str, B64u(1, 1023)]
-    raw_id: Annotated[str, B64u(1, 1023)]
+    id: Annotated[str, B64u(1, MAX_CREDENTIAL_ID_BYTES)]
+    raw_id: Annotated[str, B64u(1, MAX_CREDENTIAL_ID_BYTES)]
     type: Literal["public-key"]
     authenticator_attachment: Literal["platform", "cross-platform"] | None = None
     client_extension_results: dict[str, Any] = Field(default_factory=dict)
@@ -215,8 +220,8 @@ class AppSessionResponse(ResponseModel):
     user_id: str
     session_kind: str
     expires_at: int = Field(description="milliseconds since the Unix epoch")
-    session_token: str | None = Field(default=None, description="absent in cookie mode")
-    csrf_token: str | None = Field(default=None, description="cookie mode only")
+    session_token: str | None = Field(default=None, description="absent in cookie mode", repr=False)
+    csrf_token: str | None = Field(default=None, description="cookie mode only", repr=False)
     new_user: bool = False
     credential_id: str | None = None
 
@@ -389,7 +394,12 @@ def _register(
         )
     except AlreadyExistsError:
         raise IdentityConflict("this passkey is registered already") from None
-    ctx.store.identities.link(PASSKEY, b64u_encode(verified.credential_id), user_id)
+    try:
+        ctx.store.identities.link(PASSKEY, b64u_encode(verified.credential_id), user_id)
+    except BaseException:
+        # No credential without its identity: it would log in a user nobody can see.
+        ctx.store.credentials.delete(verified.credential_id)
+        raise
     return stored
 
 

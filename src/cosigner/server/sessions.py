@@ -32,7 +32,7 @@ import hmac
 import json
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import jwt
@@ -165,10 +165,10 @@ def clear_session_cookie(response: Response, name: str) -> None:
 
 @dataclass(frozen=True, slots=True)
 class IssuedSession:
-    token: str
+    token: str = field(repr=False)
     session_id: str
     expires_at_ms: int
-    csrf_token: str | None
+    csrf_token: str | None = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)

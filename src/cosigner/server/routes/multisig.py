@@ -188,7 +188,7 @@ from cosigner.multisig.store import MultisigStore
 from cosigner.multisig.transcript import SignedPackage
 from cosigner.server.context import ServerContext
 from cosigner.server.errors import ERROR_RESPONSES, Forbidden, Unauthorized, status_for
-from cosigner.server.models import B64u, RequestModel, decode
+from cosigner.server.models import B64u, Id, RequestModel, decode
 from cosigner.server.settings import SettingsError
 
 log = logging.getLogger("cosigner.server")
@@ -203,6 +203,9 @@ WAIT_POLL_S: Final = 1.0
 STALE_RETRIES: Final = 12
 WS_AUTH_TIMEOUT_S: Final = 10.0
 WS_QUEUE: Final = 10_000
+MIN_DASHBOARD_TOKEN_CHARS: Final = 32
+DASHBOARD_TOKEN_WAIT_S: Final = 2.0
+"""How long to wait for the worker that created the token file to write it."""
 
 STATUS_BY_CODE: Final[Mapping[str, int]] = {
     "unauthorized": 401,
@@ -308,7 +311,7 @@ class ChallengeRequest(RequestModel):
 
 
 class LoginRequest(RequestModel):
-    challenge_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    challenge_id: Id
     owner: HexKey
     signature: Signature
 
@@ -520,7 +523,9 @@ class MultisigService:
 
     def is_dashboard(self, token: str) -> bool:
         expected = self.dashboard_token
-        return expected is not None and hmac.compare_digest(expected.encode(), token.encode())
+        if not expected or not token or not token.isascii():
+            return False
+        return hmac.compare_digest(expected.encode(), token.encode())
 
     def close(self) -> None:
         self.bridge.close()
@@ -531,8 +536,10 @@ def _dashboard_token(ctx: ServerContext, env: Mapping[str, str]) -> str | None:
     """From the environment; in development generated once beside the development secrets."""
     token = env.get(DASHBOARD_TOKEN_ENV, "").strip()
     if token:
-        if len(token) < 32:
-            raise SettingsError(f"{DASHBOARD_TOKEN_ENV} must be at least 32 characters")
+        if len(token) < MIN_DASHBOARD_TOKEN_CHARS:
+            raise SettingsError(
+                f"{DASHBOARD_TOKEN_ENV} must be at least {MIN_DASHBOARD_TOKEN_CHARS} characters"
+            )
         return token
     settings = ctx.settings
     if settings.production:
@@ -548,14 +555,29 @@ def _dashboard_token(ctx: ServerContext, env: Mapping[str, str]) -> str | None:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        if os.stat(path).st_mode & 0o077:
-            raise SettingsError(f"{path.name} is readable by others; chmod 600 it") from None
-        return path.read_text(encoding="utf-8").strip()
+        return _read_dashboard_token(path)
     token = secrets.token_urlsafe(32)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(token + "\n")
     log.warning("development dashboard token generated into %s", path.name)
     return token
+
+
+def _read_dashboard_token(path: Path) -> str:
+    """The token in the file; a worker that just created it may not have written it yet."""
+    if os.stat(path).st_mode & 0o077:
+        raise SettingsError(f"{path.name} is readable by others; chmod 600 it")
+    deadline = time.monotonic() + DASHBOARD_TOKEN_WAIT_S
+    while True:
+        token = path.read_text(encoding="utf-8").strip()
+        if len(token) >= MIN_DASHBOARD_TOKEN_CHARS and token.isascii():
+            return token
+        if time.monotonic() >= deadline:
+            raise SettingsError(
+                f"{path.name} holds no token of at least {MIN_DASHBOARD_TOKEN_CHARS} "
+                "characters; delete it to have a new one generated"
+            )
+        time.sleep(0.05)
 
 
 def _int_env(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
@@ -886,7 +908,7 @@ def list_groups(
 
 @router.get("/groups/{group_id}")
 async def get_group(
-    group_id: str,
+    group_id: Id,
     service: Service,
     principal: Viewer,
     after_version: AfterVersion = None,
@@ -919,7 +941,7 @@ async def get_group(
 
 @router.get("/groups/{group_id}/proposals")
 def list_proposals(
-    group_id: str,
+    group_id: Id,
     service: Service,
     principal: Viewer,
     status: Annotated[str | None, Query(max_length=200)] = None,
@@ -940,7 +962,7 @@ def list_proposals(
 
 @router.get("/proposals/{proposal_id}")
 async def get_proposal(
-    proposal_id: str,
+    proposal_id: Id,
     service: Service,
     principal: Viewer,
     after_version: AfterVersion = None,
@@ -968,7 +990,7 @@ Limit = Annotated[int, Query(ge=1, le=500)]
 
 @router.get("/groups/{group_id}/events")
 def group_events(
-    group_id: str, service: Service, principal: Viewer, after: After = 0, limit: Limit = 100
+    group_id: Id, service: Service, principal: Viewer, after: After = 0, limit: Limit = 100
 ) -> JSONResponse:
     """The group's event journal after ``seq`` ``after``, oldest first."""
     _read_group(service, principal, group_id)
@@ -977,7 +999,7 @@ def group_events(
 
 @router.get("/proposals/{proposal_id}/events")
 def proposal_events(
-    proposal_id: str, service: Service, principal: Viewer, after: After = 0, limit: Limit = 100
+    proposal_id: Id, service: Service, principal: Viewer, after: After = 0, limit: Limit = 100
 ) -> JSONResponse:
     """The proposal's events (created, commitments, shares, ready, executed...), oldest first."""
     proposal = _read_proposal(service, principal, proposal_id)
@@ -1010,7 +1032,7 @@ def create_group(body: CreateGroupRequest, service: Service, owner: OwnerKey) ->
 
 @router.post("/groups/{group_id}/keygen/{session}/round1")
 def post_round1(
-    group_id: str, session: str, body: Round1Request, service: Service, owner: OwnerKey
+    group_id: Id, session: Id, body: Round1Request, service: Service, owner: OwnerKey
 ) -> JSONResponse:
     """Part one: this owner's FROST part-one package, signed with its identity key."""
     group = service.call(
@@ -1025,7 +1047,7 @@ def post_round1(
 
 
 @router.get("/groups/{group_id}/keygen/{session}/round1")
-def get_round1(group_id: str, session: str, service: Service, owner: OwnerKey) -> JSONResponse:
+def get_round1(group_id: Id, session: Id, service: Service, owner: OwnerKey) -> JSONResponse:
     """Every owner's part-one package and signature, once all are in."""
     packages = service.coordinator.round1_packages(group_id, owner, session)
     return JSONResponse(
@@ -1046,7 +1068,7 @@ def _b64(data: bytes) -> str:
 
 @router.post("/groups/{group_id}/keygen/{session}/echo")
 def post_echo(
-    group_id: str, session: str, body: EchoRequest, service: Service, owner: OwnerKey
+    group_id: Id, session: Id, body: EchoRequest, service: Service, owner: OwnerKey
 ) -> JSONResponse:
     """The echo round: the hash of the part-one set as this owner received it."""
     evidence = None
@@ -1069,7 +1091,7 @@ def post_echo(
 
 @router.post("/groups/{group_id}/keygen/{session}/round2")
 def post_round2(
-    group_id: str, session: str, body: Round2Request, service: Service, owner: OwnerKey
+    group_id: Id, session: Id, body: Round2Request, service: Service, owner: OwnerKey
 ) -> JSONResponse:
     """Part two: one end-to-end encrypted envelope per other owner."""
     group = service.call(
@@ -1083,7 +1105,7 @@ def post_round2(
 
 
 @router.get("/groups/{group_id}/keygen/{session}/round2")
-def get_round2(group_id: str, session: str, service: Service, owner: OwnerKey) -> JSONResponse:
+def get_round2(group_id: Id, session: Id, service: Service, owner: OwnerKey) -> JSONResponse:
     """Every part-two envelope (ciphertext), once every owner sent its own."""
     envelopes = service.coordinator.round2_envelopes(group_id, owner, session)
     return JSONResponse({"envelopes": [_b64(e) for e in envelopes]})
@@ -1091,7 +1113,7 @@ def get_round2(group_id: str, session: str, service: Service, owner: OwnerKey) -
 
 @router.post("/groups/{group_id}/keygen/{session}/confirm")
 def post_confirm(
-    group_id: str, session: str, body: ConfirmRequest, service: Service, owner: OwnerKey
+    group_id: Id, session: Id, body: ConfirmRequest, service: Service, owner: OwnerKey
 ) -> JSONResponse:
     """The final round: this owner's signature over the group key and the transcript hash."""
     group = service.call(
@@ -1108,7 +1130,7 @@ def post_confirm(
 
 @router.post("/groups/{group_id}/keygen/{session}/complaint")
 def post_complaint(
-    group_id: str, session: str, body: ComplaintRequest, service: Service, owner: OwnerKey
+    group_id: Id, session: Id, body: ComplaintRequest, service: Service, owner: OwnerKey
 ) -> JSONResponse:
     """A bad share: the server checks it with the revealed envelope key and names the culprit."""
     failure = service.call(
@@ -1123,7 +1145,7 @@ def post_complaint(
 
 
 @router.post("/groups/{group_id}/refresh")
-def post_refresh(group_id: str, service: Service, owner: OwnerKey) -> JSONResponse:
+def post_refresh(group_id: Id, service: Service, owner: OwnerKey) -> JSONResponse:
     """Open a share refresh (same group key, new shares) that every owner completes."""
     group = service.call(service.coordinator.start_refresh, group_id, owner)
     return _group_response(group)
@@ -1134,7 +1156,7 @@ def post_refresh(group_id: str, service: Service, owner: OwnerKey) -> JSONRespon
 
 @router.post("/groups/{group_id}/proposals", status_code=201)
 def create_proposal(
-    group_id: str, body: ProposalRequest, service: Service, owner: OwnerKey
+    group_id: Id, body: ProposalRequest, service: Service, owner: OwnerKey
 ) -> JSONResponse:
     """Propose a transfer, a ledger operation or a chain intent for the group to sign."""
     coordinator = service.coordinator
@@ -1175,7 +1197,7 @@ def create_proposal(
 
 @router.post("/proposals/{proposal_id}/commitments")
 def post_commitments(
-    proposal_id: str, body: CommitmentRequest, service: Service, owner: OwnerKey
+    proposal_id: Id, body: CommitmentRequest, service: Service, owner: OwnerKey
 ) -> JSONResponse:
     """Round one: this owner's signing commitments (fresh nonces for this attempt)."""
     proposal = service.call(
@@ -1186,7 +1208,7 @@ def post_commitments(
 
 @router.post("/proposals/{proposal_id}/shares")
 def post_share(
-    proposal_id: str, body: ShareRequest, service: Service, owner: OwnerKey
+    proposal_id: Id, body: ShareRequest, service: Service, owner: OwnerKey
 ) -> JSONResponse:
     """Round two: this owner's signature share, verified on arrival."""
     proposal = service.call(
@@ -1196,7 +1218,7 @@ def post_share(
 
 
 @router.post("/proposals/{proposal_id}/cancel")
-def post_cancel(proposal_id: str, service: Service, owner: OwnerKey) -> JSONResponse:
+def post_cancel(proposal_id: Id, service: Service, owner: OwnerKey) -> JSONResponse:
     """The proposer withdraws its proposal."""
     proposal = service.call(service.coordinator.cancel_proposal, proposal_id, owner)
     return _proposal_response(proposal)
@@ -1204,7 +1226,7 @@ def post_cancel(proposal_id: str, service: Service, owner: OwnerKey) -> JSONResp
 
 @router.post("/proposals/{proposal_id}/execution")
 def post_execution(
-    proposal_id: str, service: Service, owner: OwnerKey, body: ExecutionRequest | None = None
+    proposal_id: Id, service: Service, owner: OwnerKey, body: ExecutionRequest | None = None
 ) -> JSONResponse:
     """Report a ready proposal executed (on the ledger or the chain)."""
     ref = body.execution_ref if body is not None else None
@@ -1231,6 +1253,8 @@ def _bearer(websocket: WebSocket) -> str | None:
 
 
 def _authenticate(service: MultisigService, token: str) -> Principal:
+    if not token.isascii():  # a lone surrogate from JSON cannot even be encoded
+        raise _Close(4401, "invalid token")
     if service.is_dashboard(token):
         return Principal(None)
     try:

@@ -84,8 +84,8 @@ class SessionResponse(ResponseModel):
     max_uses: int
     remaining_uses: int
     session_kind: str
-    session_token: str | None = None
-    csrf_token: str | None = None
+    session_token: str | None = Field(default=None, repr=False)
+    csrf_token: str | None = Field(default=None, repr=False)
 
 
 class IntentBody(RequestModel):
