@@ -1030,6 +1030,19 @@ def test_release_puts_back_a_live_reservation_only(harness: Harness) -> None:
     assert other.presignatures.available("key-1") == 0
 
 
+def test_release_puts_a_presignature_back_in_its_place(harness: Harness) -> None:
+    """Released out of order, presignatures are still reserved oldest (first put) first."""
+    store = harness.open()
+    for i in range(4):
+        store.presignatures.put("key-1", f"p{i}", secret=SECRET, scheme="s")
+    for wanted in ("p2", "p1", "p3"):
+        store.presignatures.reserve("key-1", presignature_id=wanted)
+    for released in ("p3", "p1", "p2"):
+        assert store.presignatures.release("key-1", released) is True
+    order = [store.presignatures.reserve("key-1").presignature_id for _ in range(4)]
+    assert order == ["p0", "p1", "p2", "p3"]
+
+
 def test_put_with_a_fresh_id_never_overwrites(harness: Harness) -> None:
     """``fresh_id``: PostgreSQL may defer the insert in a unit; a clash still never overwrites."""
     store, other = harness.open(), harness.open()

@@ -130,12 +130,14 @@ end
 return redis.call('HGETALL', KEYS[1])
 """
 
-# KEYS[1] item, KEYS[2] available list, KEYS[3] per-scheme available counts.
+# KEYS[1] item, KEYS[2] available list, KEYS[3] per-scheme available counts, KEYS[4] the
+# pool's put counter (each item keeps its put_seq: release puts it back in its place).
 # ARGV: 1 member, 2 id, 3 public, 4 secret, 5 now, 6 scheme.
 _POOL_PUT: Final = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'presignature_id', ARGV[2], 'status', 'available',
-  'public', ARGV[3], 'secret', ARGV[4], 'created_at_ms', ARGV[5], 'scheme', ARGV[6])
+  'public', ARGV[3], 'secret', ARGV[4], 'created_at_ms', ARGV[5], 'scheme', ARGV[6],
+  'put_seq', redis.call('INCR', KEYS[4]))
 redis.call('RPUSH', KEYS[2], ARGV[1])
 redis.call('HINCRBY', KEYS[3], ARGV[6], 1)
 return 1
@@ -199,14 +201,30 @@ return {h[3], h[4]}
 )
 
 # KEYS[1] item, KEYS[2] available list, KEYS[3] reserved zset, KEYS[4] per-scheme counts.
-# ARGV: 1 member, 2 now. A live reservation goes back to the front of the list (oldest first).
+# ARGV: 1 member, 2 now, 3 item key prefix. A live reservation goes back to its place in put
+# order (each item's put_seq), so the oldest is still reserved first.
 _POOL_RELEASE: Final = """
 local h = redis.call('HMGET', KEYS[1], 'status', 'expires_at_ms', 'scheme')
 if h[1] ~= 'reserved' or tonumber(h[2]) <= tonumber(ARGV[2]) then return 0 end
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('HSET', KEYS[1], 'status', 'available')
 redis.call('HDEL', KEYS[1], 'reserved_at_ms', 'expires_at_ms')
-redis.call('LPUSH', KEYS[2], ARGV[1])
+-- Back in its place in put order (ARGV[3]: item key prefix), as the SQL pools keep it.
+local seq = tonumber(redis.call('HGET', KEYS[1], 'put_seq') or '')
+local placed = false
+if seq then
+  for _, member in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
+    local other = tonumber(redis.call('HGET', ARGV[3] .. member, 'put_seq') or '')
+    if other and other > seq then
+      redis.call('LINSERT', KEYS[2], 'BEFORE', member, ARGV[1])
+      placed = true
+      break
+    end
+  end
+  if not placed then redis.call('RPUSH', KEYS[2], ARGV[1]) end
+else
+  redis.call('LPUSH', KEYS[2], ARGV[1])  -- put before put_seq existed: the oldest
+end
 redis.call('HINCRBY', KEYS[4], h[3] or '', 1)
 return 1
 """
@@ -723,7 +741,12 @@ class RedisPresignaturePool(_RedisPart, PresignaturePool):
         scheme: str,
     ) -> bool:
         member = escape(presignature_id)
-        keys = [self._item_prefix(key_id) + member, self._available_key(key_id), self._totals_key()]
+        keys = [
+            self._item_prefix(key_id) + member,
+            self._available_key(key_id),
+            self._totals_key(),
+            self._k("pool", escape(key_id), "seq"),
+        ]
         args = [member, presignature_id, public, secret, now, scheme]
         return bool(self._put(keys=keys, args=args))
 
@@ -750,12 +773,14 @@ class RedisPresignaturePool(_RedisPart, PresignaturePool):
         return Presignature(key_id, presignature_id, bytes(public), bytes(secret))
 
     def _release(self, key_id: str, presignature_id: str, now: int) -> bool:
-        return self._move(self._unreserve, key_id, presignature_id, now)
+        return self._move(self._unreserve, key_id, presignature_id, now, self._item_prefix(key_id))
 
     def _discard(self, key_id: str, presignature_id: str, now: int) -> bool:
         return self._move(self._retire, key_id, presignature_id, now)
 
-    def _move(self, script: _Script, key_id: str, presignature_id: str, now: int) -> bool:
+    def _move(
+        self, script: _Script, key_id: str, presignature_id: str, now: int, *extra: str
+    ) -> bool:
         """Run a script that moves one item between the available list and the reserved set."""
         member = escape(presignature_id)
         keys = [
@@ -764,7 +789,7 @@ class RedisPresignaturePool(_RedisPart, PresignaturePool):
             self._reserved_key(key_id),
             self._totals_key(),
         ]
-        return bool(script(keys=keys, args=[member, now]))
+        return bool(script(keys=keys, args=[member, now, *extra]))
 
     def _count_available(self, key_id: str) -> int:
         return self._r.llen(self._available_key(key_id))
