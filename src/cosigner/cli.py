@@ -253,11 +253,8 @@ def _positive_int(text: str) -> int:
 
 
 def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not 1 <= value <= 65535:
+    value = _positive_int(text)
+    if value > 65535:
         raise argparse.ArgumentTypeError("a TCP port is 1 to 65535")
     return value
 

@@ -149,24 +149,21 @@ class Api:
         self.http = http
 
     def post(self, path: str, body: dict[str, Any], token: str | None = None) -> dict[str, Any]:
-        headers = bearer(token) if token else {}
-        try:
-            response = self.http.post(path, json=body, headers=headers)
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            raise _transport_error(path, exc) from exc
-        return check(response)
+        return self._send("POST", path, token, body)
 
     def get(self, path: str, token: str | None = None) -> dict[str, Any]:
+        return self._send("GET", path, token)
+
+    def _send(
+        self, method: str, path: str, token: str | None, body: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         headers = bearer(token) if token else {}
         try:
-            response = self.http.get(path, headers=headers)
+            response = self.http.request(method, path, json=body, headers=headers)
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            raise _transport_error(path, exc) from exc
+            where = path.split("?")[0]
+            raise TransportError(f"no answer to {where}: {type(exc).__name__}: {exc}") from exc
         return check(response)
-
-
-def _transport_error(path: str, exc: Exception) -> TransportError:
-    return TransportError(f"no answer to {path.split('?')[0]}: {type(exc).__name__}: {exc}")
 
 
 __all__ = [

@@ -63,6 +63,13 @@ def _unusable(exc: sqlite3.Error) -> bool:
     return isinstance(exc, sqlite3.OperationalError) or type(exc) is sqlite3.DatabaseError
 
 
+def _as_store_error(exc: Exception) -> Exception:
+    """``exc`` as :class:`StoreUnavailableError` when it means the store cannot be used."""
+    if isinstance(exc, sqlite3.Error) and _unusable(exc):
+        return StoreUnavailableError(f"the SQLite store failed: {exc}")
+    return exc
+
+
 class _SqliteTx:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
@@ -239,10 +246,7 @@ class SqliteBackend(SqlBackend):
             except CommitAndRaise as deferred:
                 outcomes.append((False, deferred.error))
             except Exception as exc:
-                error: Exception = exc
-                if isinstance(exc, sqlite3.Error) and _unusable(exc):
-                    error = StoreUnavailableError(f"the SQLite store failed: {exc}")
-                outcomes.append((False, error))
+                outcomes.append((False, _as_store_error(exc)))
                 conn.execute("ROLLBACK TO cosigner_unit")
             finally:
                 self._grouped.tx = None
@@ -305,9 +309,10 @@ class SqliteBackend(SqlBackend):
                         self._conn.execute("ROLLBACK")
                     raise
             except sqlite3.Error as exc:
-                if not _unusable(exc):
+                error = _as_store_error(exc)
+                if error is exc:
                     raise
-                raise StoreUnavailableError(f"the SQLite store failed: {exc}") from None
+                raise error from None
 
     def lock_migrations(self, tx: Tx) -> None:
         """Nothing to do: the migration transaction holds the database write lock."""
